@@ -1,0 +1,23 @@
+//! testloop's domain: everything an execution is, independent of how an agent or a person asks
+//! for it.
+//!
+//! - [`spec`]: the TestWorkflow format: parse, validate, expressions.
+//! - [`plan`]: a validated workflow and a config become units of steps ready to run.
+//! - [`run`]: drives a plan through an executor, persists what happens, emits [`run::RunEvent`]s.
+//! - [`executor`]: the [`executor::Executor`] contract and its backends (`local` today).
+//! - [`store`]: SQLite state: workflows and their versions, executions, step results.
+//! - [`logs`]: append-only step logs with a line index for tail, head, ranges and grep.
+//! - [`execution`]: the status vocabulary and records shared by all of the above.
+//!
+//! The orchestrator knows nothing of MCP or of the terminal: the CLI and the MCP tools both call
+//! [`Orchestrator`].
+
+pub mod execution;
+pub mod executor;
+pub mod logs;
+pub mod plan;
+pub mod run;
+pub mod spec;
+pub mod store;
+
+pub use run::Orchestrator;

@@ -1,0 +1,2 @@
+//! Every limit on workflow input, in one place. Each is checked at parse time and tested at its
+//! edge.

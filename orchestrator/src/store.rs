@@ -1,0 +1,3 @@
+//! SQLite state (WAL): workflows with every version kept, executions, step results.
+//!
+//! (Stub: being written.)
