@@ -1,1 +1,627 @@
-//! A validated workflow and its config become a plan: units of steps, everything resolved.
+//! A validated workflow and its config become a plan: steps with every template resolved,
+//! commands, working directories and environments settled, ready for an executor.
+//!
+//! Planning is a plain synchronous function: it refuses what no executor runs yet (with the field's
+//! path), resolves config values against their declared types, and renders `{{ }}` templates —
+//! shell scripts with [`Quoting::Shell`] so that no config value can break out of its quotes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::executor::{
+    Action, ArtifactRule, Command, PlannedStep, RetryPolicy, UnitFile, WORKSPACE_MOUNT,
+};
+use crate::spec::duration::parse_duration;
+use crate::spec::expr::{self, Expr, Quoting, Scope};
+use crate::spec::model::{self, ContainerConfig, ParameterSpec, ParameterType, Step, Workflow};
+
+/// Longest step name derived from a command when the step has no `name`.
+pub const DERIVED_NAME_CHARS: usize = 60;
+
+/// Why a workflow cannot run as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A field whose feature no executor supports yet.
+    #[error("{path}: {feature} is not supported yet by this executor")]
+    Unsupported { path: String, feature: String },
+    /// A config value is missing, unknown or does not fit its parameter.
+    #[error("config.{name}: {message}")]
+    Config { name: String, message: String },
+    /// A template or expression could not be resolved.
+    #[error("{path}: {message}")]
+    Template { path: String, message: String },
+}
+
+pub type Result<T, E = PlanError> = std::result::Result<T, E>;
+
+/// Everything a unit needs, minus where its files live on disk.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The resolved config values by parameter name.
+    pub config: Map<String, Value>,
+    pub files: Vec<UnitFile>,
+    pub steps: Vec<PlannedStep>,
+    pub deadline: Option<Duration>,
+    /// What conditions may read: `config.<name>` and `execution.id`.
+    pub variables: BTreeMap<String, Value>,
+}
+
+/// Plans `workflow` with config `overrides` (`name` → text as typed by a user) for execution `id`.
+pub fn plan(
+    workflow: &Workflow,
+    overrides: &BTreeMap<String, String>,
+    execution_id: &str,
+) -> Result<Plan> {
+    refuse_unsupported_spec(workflow)?;
+    let config = resolve_config(&workflow.spec.config, overrides)?;
+    let mut variables: BTreeMap<String, Value> = config
+        .iter()
+        .map(|(name, value)| (format!("config.{name}"), value.clone()))
+        .collect();
+    variables.insert(
+        "execution.id".to_owned(),
+        Value::String(execution_id.to_owned()),
+    );
+    let scope = PlanScope {
+        variables: &variables,
+    };
+
+    let spec = &workflow.spec;
+    let root = Inherited::from_container(spec.container.as_ref(), &scope, "spec.container")?;
+    let files = plan_files(spec.content.as_ref())?;
+    let mut steps = Vec::new();
+    let groups: [(&str, &str, &[Step], &str); 3] = [
+        ("spec.setup", "setup/", &spec.setup, "passed"),
+        ("spec.steps", "", &spec.steps, "passed"),
+        ("spec.after", "after/", &spec.after, "always"),
+    ];
+    for (field, prefix, group, default_condition) in groups {
+        for (index, step) in group.iter().enumerate() {
+            let context = StepContext {
+                field: format!("{field}[{index}]"),
+                path: format!("{prefix}{}", index + 1),
+                default_condition,
+            };
+            steps.push(plan_step(step, &context, &root, &scope)?);
+        }
+    }
+    Ok(Plan {
+        config,
+        files,
+        steps,
+        deadline: spec
+            .job
+            .as_ref()
+            .and_then(|job| job.active_deadline_seconds)
+            .map(Duration::from_secs),
+        variables,
+    })
+}
+
+struct PlanScope<'a> {
+    variables: &'a BTreeMap<String, Value>,
+}
+
+impl Scope for PlanScope<'_> {
+    fn resolve(&self, name: &str) -> Option<Value> {
+        match name.strip_prefix("env.") {
+            Some(var) => Some(Value::String(std::env::var(var).unwrap_or_default())),
+            None => self.variables.get(name).cloned(),
+        }
+    }
+}
+
+fn unsupported(path: impl Into<String>, feature: &str) -> PlanError {
+    PlanError::Unsupported {
+        path: path.into(),
+        feature: feature.to_owned(),
+    }
+}
+
+fn refuse_unsupported_spec(workflow: &Workflow) -> Result<()> {
+    let spec = &workflow.spec;
+    if !spec.use_templates.is_empty() {
+        return Err(unsupported("spec.use", "`use` (templates)"));
+    }
+    if !spec.services.is_empty() {
+        return Err(unsupported("spec.services", "`services`"));
+    }
+    if let Some(content) = &spec.content {
+        if content.git.is_some() {
+            return Err(unsupported("spec.content.git", "`content.git` (checkout)"));
+        }
+        if !content.tarball.is_empty() {
+            return Err(unsupported("spec.content.tarball", "`content.tarball`"));
+        }
+    }
+    if !spec.events.is_empty() {
+        return Err(unsupported("spec.events", "`events` (triggers)"));
+    }
+    if spec.concurrency.is_some() {
+        return Err(unsupported("spec.concurrency", "`concurrency`"));
+    }
+    Ok(())
+}
+
+/// Resolves every declared parameter from `overrides`, then its default.
+pub fn resolve_config(
+    declared: &BTreeMap<String, ParameterSpec>,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Map<String, Value>> {
+    if let Some(unknown) = overrides.keys().find(|name| !declared.contains_key(*name)) {
+        let known = if declared.is_empty() {
+            "this workflow declares no parameters".to_owned()
+        } else {
+            format!(
+                "this workflow declares: {}",
+                declared.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        };
+        return Err(PlanError::Config {
+            name: unknown.clone(),
+            message: format!("unknown parameter; {known}"),
+        });
+    }
+    let mut resolved = Map::new();
+    for (name, parameter) in declared {
+        let config_error = |message: String| PlanError::Config {
+            name: name.clone(),
+            message,
+        };
+        let value = match (overrides.get(name), &parameter.default) {
+            (Some(text), _) => parse_typed(text, parameter.kind).map_err(config_error)?,
+            (None, Some(default)) => default.clone(),
+            (None, None) => {
+                return Err(config_error(format!(
+                    "required, and has no default: pass --set {name}=VALUE"
+                )));
+            }
+        };
+        check_constraints(&value, parameter).map_err(config_error)?;
+        resolved.insert(name.clone(), value);
+    }
+    Ok(resolved)
+}
+
+fn parse_typed(text: &str, kind: ParameterType) -> std::result::Result<Value, String> {
+    match kind {
+        ParameterType::String => Ok(Value::String(text.to_owned())),
+        ParameterType::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("expected an integer, got `{text}`")),
+        ParameterType::Number => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| format!("expected a number, got `{text}`")),
+        ParameterType::Boolean => match text.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("expected true or false, got `{text}`")),
+        },
+    }
+}
+
+fn check_constraints(value: &Value, parameter: &ParameterSpec) -> std::result::Result<(), String> {
+    if !parameter.allowed.is_empty() && !parameter.allowed.iter().any(|allowed| allowed == value) {
+        let allowed: Vec<String> = parameter.allowed.iter().map(Value::to_string).collect();
+        return Err(format!(
+            "{value} is not one of the allowed values: {}",
+            allowed.join(", ")
+        ));
+    }
+    if let Value::String(text) = value {
+        let length = text.chars().count() as u64;
+        if parameter.min_length.is_some_and(|min| length < min) {
+            return Err(format!("shorter than minLength {}", parameter.min_length.unwrap_or_default()));
+        }
+        if parameter.max_length.is_some_and(|max| length > max) {
+            return Err(format!("longer than maxLength {}", parameter.max_length.unwrap_or_default()));
+        }
+        if let Some(pattern) = &parameter.pattern {
+            let regex = regex::Regex::new(pattern)
+                .map_err(|error| format!("pattern `{pattern}` does not compile: {error}"))?;
+            if !regex.is_match(text) {
+                return Err(format!("`{text}` does not match the pattern `{pattern}`"));
+            }
+        }
+    }
+    if let Some(number) = value.as_f64() {
+        if parameter.minimum.is_some_and(|min| number < min) {
+            return Err(format!("below minimum {}", parameter.minimum.unwrap_or_default()));
+        }
+        if parameter.maximum.is_some_and(|max| number > max) {
+            return Err(format!("above maximum {}", parameter.maximum.unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+fn plan_files(content: Option<&model::Content>) -> Result<Vec<UnitFile>> {
+    let Some(content) = content else {
+        return Ok(Vec::new());
+    };
+    content
+        .files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| {
+            let field = format!("spec.content.files[{index}]");
+            if file.content_from.is_some() {
+                return Err(unsupported(
+                    format!("{field}.contentFrom"),
+                    "`contentFrom` (Secrets and ConfigMaps)",
+                ));
+            }
+            let mode = match &file.mode {
+                None => None,
+                Some(Value::Number(number)) => number.as_u64().and_then(|m| u32::try_from(m).ok()),
+                Some(Value::String(text)) => u32::from_str_radix(text.trim_start_matches("0o"), 8).ok(),
+                Some(_) => None,
+            };
+            if file.mode.is_some() && mode.is_none() {
+                return Err(PlanError::Template {
+                    path: format!("{field}.mode"),
+                    message: "expected a file mode such as 0644 or \"0755\"".to_owned(),
+                });
+            }
+            Ok(UnitFile {
+                path: absolute_in_workspace(&file.path, WORKSPACE_MOUNT),
+                content: file.content.clone().unwrap_or_default(),
+                mode,
+            })
+        })
+        .collect()
+}
+
+/// `path` made absolute against `base`.
+fn absolute_in_workspace(path: &str, base: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else if path.is_empty() || path == "." {
+        base.to_owned()
+    } else {
+        format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches("./"))
+    }
+}
+
+/// What a step inherits from the spec's container and its enclosing steps.
+#[derive(Debug, Clone)]
+struct Inherited {
+    working_dir: String,
+    env: Vec<(String, String)>,
+    image: Option<String>,
+}
+
+impl Inherited {
+    fn from_container(
+        container: Option<&ContainerConfig>,
+        scope: &PlanScope<'_>,
+        field: &str,
+    ) -> Result<Self> {
+        let base = Inherited {
+            working_dir: WORKSPACE_MOUNT.to_owned(),
+            env: Vec::new(),
+            image: None,
+        };
+        match container {
+            Some(container) => base.with_container(container, scope, field),
+            None => Ok(base),
+        }
+    }
+
+    fn with_container(
+        &self,
+        container: &ContainerConfig,
+        scope: &PlanScope<'_>,
+        field: &str,
+    ) -> Result<Self> {
+        let mut next = self.clone();
+        if let Some(dir) = &container.working_dir {
+            let dir = render_plain(dir, scope, &format!("{field}.workingDir"))?;
+            next.working_dir = absolute_in_workspace(&dir, &self.working_dir);
+        }
+        if container.image.is_some() {
+            next.image = container.image.clone();
+        }
+        if !container.env_from.is_empty() {
+            return Err(unsupported(format!("{field}.envFrom"), "`envFrom`"));
+        }
+        next.env
+            .extend(plan_env(&container.env, scope, &format!("{field}.env"))?);
+        Ok(next)
+    }
+}
+
+fn plan_env(
+    env: &[model::EnvVar],
+    scope: &PlanScope<'_>,
+    field: &str,
+) -> Result<Vec<(String, String)>> {
+    env.iter()
+        .enumerate()
+        .map(|(index, var)| {
+            if var.value_from.is_some() {
+                return Err(unsupported(
+                    format!("{field}[{index}].valueFrom"),
+                    "`valueFrom` (Secrets, ConfigMaps, field references) outside Kubernetes",
+                ));
+            }
+            let value = render_plain(
+                var.value.as_deref().unwrap_or_default(),
+                scope,
+                &format!("{field}[{index}].value"),
+            )?;
+            Ok((var.name.clone(), value))
+        })
+        .collect()
+}
+
+fn render_plain(text: &str, scope: &PlanScope<'_>, field: &str) -> Result<String> {
+    render(text, scope, field, Quoting::Plain)
+}
+
+fn render(text: &str, scope: &PlanScope<'_>, field: &str, quoting: Quoting) -> Result<String> {
+    expr::render(text, scope, quoting).map_err(|error| PlanError::Template {
+        path: field.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+fn parse_condition(text: &str, field: &str) -> Result<Expr> {
+    Expr::parse(text).map_err(|error| PlanError::Template {
+        path: field.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+struct StepContext {
+    /// Where the step is in the YAML (`spec.steps[1].steps[0]`), for messages.
+    field: String,
+    /// Where the step is in the execution's tree (`2/1`).
+    path: String,
+    default_condition: &'static str,
+}
+
+fn refuse_unsupported_step(step: &Step, field: &str) -> Result<()> {
+    let checks: [(bool, &str, &str); 7] = [
+        (step.parallel.is_some(), "parallel", "`parallel` (workers, matrix, shards)"),
+        (!step.services.is_empty(), "services", "`services`"),
+        (step.execute.is_some(), "execute", "`execute` (other workflows)"),
+        (step.template.is_some(), "template", "`template`"),
+        (!step.use_templates.is_empty(), "use", "`use` (templates)"),
+        (step.content.is_some(), "content", "`content` on a step"),
+        (step.paused == Some(true), "paused", "`paused`"),
+    ];
+    match checks.into_iter().find(|(present, _, _)| *present) {
+        Some((_, key, feature)) => Err(unsupported(format!("{field}.{key}"), feature)),
+        None => Ok(()),
+    }
+}
+
+fn plan_step(
+    step: &Step,
+    context: &StepContext,
+    inherited: &Inherited,
+    scope: &PlanScope<'_>,
+) -> Result<PlannedStep> {
+    let field = &context.field;
+    refuse_unsupported_step(step, field)?;
+    let mut own = match &step.container {
+        Some(container) => inherited.with_container(container, scope, &format!("{field}.container"))?,
+        None => inherited.clone(),
+    };
+    if let Some(dir) = &step.working_dir {
+        let dir = render_plain(dir, scope, &format!("{field}.workingDir"))?;
+        own.working_dir = absolute_in_workspace(&dir, &own.working_dir);
+    }
+    let action = plan_action(step, field, &own, scope)?;
+
+    let duration = |text: &Option<String>, key: &str| -> Result<Option<Duration>> {
+        text.as_deref()
+            .map(|text| {
+                parse_duration(text).map_err(|message| PlanError::Template {
+                    path: format!("{field}.{key}"),
+                    message,
+                })
+            })
+            .transpose()
+    };
+    let condition = parse_condition(
+        step.condition.as_deref().unwrap_or(context.default_condition),
+        &format!("{field}.condition"),
+    )?;
+    let retry = step
+        .retry
+        .as_ref()
+        .map(|retry| -> Result<RetryPolicy> {
+            Ok(RetryPolicy {
+                count: retry.count,
+                until: parse_condition(
+                    retry.until.as_deref().unwrap_or("passed"),
+                    &format!("{field}.retry.until"),
+                )?,
+            })
+        })
+        .transpose()?;
+    let artifacts = step
+        .artifacts
+        .as_ref()
+        .map(|artifacts| -> Result<ArtifactRule> {
+            let working_dir = match &artifacts.working_dir {
+                Some(dir) => {
+                    let dir = render_plain(dir, scope, &format!("{field}.artifacts.workingDir"))?;
+                    absolute_in_workspace(&dir, &own.working_dir)
+                }
+                None => own.working_dir.clone(),
+            };
+            let patterns = artifacts
+                .paths
+                .iter()
+                .enumerate()
+                .map(|(index, pattern)| {
+                    render_plain(pattern, scope, &format!("{field}.artifacts.paths[{index}]"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(ArtifactRule {
+                working_dir,
+                patterns,
+            })
+        })
+        .transpose()?;
+
+    let children = step
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, child)| {
+            let child_context = StepContext {
+                field: format!("{field}.steps[{index}]"),
+                path: format!("{}/{}", context.path, index + 1),
+                default_condition: "passed",
+            };
+            plan_step(child, &child_context, &own, scope)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !step.setup.is_empty() {
+        return Err(unsupported(format!("{field}.setup"), "`setup` inside a step"));
+    }
+
+    let name = step
+        .name
+        .clone()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| derive_name(action.as_ref(), &context.path));
+    Ok(PlannedStep {
+        path: context.path.clone(),
+        name,
+        action,
+        children,
+        condition,
+        optional: step.optional,
+        negative: step.negative,
+        retry,
+        timeout: duration(&step.timeout, "timeout")?,
+        delay: duration(&step.delay, "delay")?,
+        artifacts,
+    })
+}
+
+fn plan_action(
+    step: &Step,
+    field: &str,
+    own: &Inherited,
+    scope: &PlanScope<'_>,
+) -> Result<Option<Action>> {
+    let run = step.run.as_ref();
+    let mut working_dir = own.working_dir.clone();
+    let mut env = own.env.clone();
+    let mut image = own.image.clone();
+    if let Some(run) = run {
+        if let Some(dir) = &run.working_dir {
+            let dir = render_plain(dir, scope, &format!("{field}.run.workingDir"))?;
+            working_dir = absolute_in_workspace(&dir, &working_dir);
+        }
+        if !run.env_from.is_empty() {
+            return Err(unsupported(format!("{field}.run.envFrom"), "`envFrom`"));
+        }
+        env.extend(plan_env(&run.env, scope, &format!("{field}.run.env"))?);
+        if run.image.is_some() {
+            image = run.image.clone();
+        }
+    }
+
+    let shell = step
+        .shell
+        .as_ref()
+        .map(|shell| (shell, format!("{field}.shell")))
+        .or_else(|| {
+            run.and_then(|run| run.shell.as_ref())
+                .map(|shell| (shell, format!("{field}.run.shell")))
+        });
+    let container = step.container.as_ref();
+    let (command, args, command_field) = match run {
+        Some(run) if run.command.is_some() || run.args.is_some() => {
+            (run.command.clone(), run.args.clone(), format!("{field}.run"))
+        }
+        _ => (
+            container.and_then(|c| c.command.clone()),
+            container.and_then(|c| c.args.clone()),
+            format!("{field}.container"),
+        ),
+    };
+
+    let command = match (shell, command, args) {
+        (Some((script, shell_field)), _, _) => {
+            Command::Shell(render(script, scope, &shell_field, Quoting::Shell)?)
+        }
+        (None, Some(command), args) => {
+            let mut words = command.into_iter().chain(args.unwrap_or_default());
+            let Some(program) = words.next() else {
+                return Err(PlanError::Template {
+                    path: format!("{command_field}.command"),
+                    message: "empty command".to_owned(),
+                });
+            };
+            let program = render_plain(&program, scope, &format!("{command_field}.command[0]"))?;
+            let args = words
+                .enumerate()
+                .map(|(index, arg)| {
+                    render_plain(&arg, scope, &format!("{command_field}.args[{index}]"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Command::Exec { program, args }
+        }
+        (None, None, Some(_)) => {
+            return Err(unsupported(
+                format!("{command_field}.args"),
+                "`args` without `command` (it relies on the image's entrypoint)",
+            ));
+        }
+        (None, None, None) if run.is_some() => {
+            return Err(unsupported(
+                format!("{field}.run"),
+                "`run` without `shell` or `command` (it relies on the image's entrypoint)",
+            ));
+        }
+        (None, None, None) => return Ok(None),
+    };
+    Ok(Some(Action {
+        command,
+        working_dir,
+        env,
+        image,
+    }))
+}
+
+fn derive_name(action: Option<&Action>, path: &str) -> String {
+    let text = match action.map(|action| &action.command) {
+        Some(Command::Shell(script)) => script
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or_default()
+            .to_owned(),
+        Some(Command::Exec { program, args }) => {
+            std::iter::once(program.as_str())
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        None => String::new(),
+    };
+    if text.is_empty() {
+        return format!("step {path}");
+    }
+    let mut name: String = text.chars().take(DERIVED_NAME_CHARS).collect();
+    if text.chars().count() > DERIVED_NAME_CHARS {
+        name.push('…');
+    }
+    name
+}

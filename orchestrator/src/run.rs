@@ -1,8 +1,383 @@
 //! Drives a plan through an executor and persists what happens.
+//!
+//! [`Orchestrator`] is the one API the CLI and the MCP tools share. Every execution it starts runs
+//! in the background, holds a lease (an exclusive lock on `runs/<id>.lock`) for as long as it runs,
+//! and reports through [`RunEvent`]s; whoever opens the data directory later and finds an active
+//! execution whose lease nobody holds marks it `interrupted`: its process died mid-run.
 
-/// The orchestrator API that the CLI and the MCP tools share.
-pub struct Orchestrator {}
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// What happens during a run, for the store, progress displays and MCP notifications.
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::execution::{
+    ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros,
+};
+use crate::executor::local::LocalExecutor;
+use crate::executor::sandbox::SandboxMode;
+use crate::executor::{Executor, Unit, UnitOutcome, UnitSink};
+use crate::logs::{self, LogStore, LogWriter};
+use crate::plan::{self, PlanError};
+use crate::spec::{self, ParsedWorkflow, Problem};
+use crate::store::{self, ExecutionFilter, Store, StoredWorkflow, WorkflowVersion};
+
+/// Events kept for subscribers that fall behind before they lag.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// What happens during a run, for progress displays and MCP notifications.
 #[derive(Debug, Clone)]
-pub enum RunEvent {}
+pub enum RunEvent {
+    StepStarted(StepRecord),
+    StepFinished(StepRecord),
+    ExecutionFinished(ExecutionRecord),
+}
+
+impl RunEvent {
+    pub fn execution_id(&self) -> &str {
+        match self {
+            Self::StepStarted(step) | Self::StepFinished(step) => &step.execution_id,
+            Self::ExecutionFinished(execution) => &execution.id,
+        }
+    }
+}
+
+/// What the orchestrator can fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// A log could not be read or written.
+    #[error(transparent)]
+    Logs(#[from] logs::Error),
+    /// A workflow file has problems.
+    #[error("the workflow has {} problem(s); the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Invalid(Vec<Problem>),
+    /// The workflow cannot run as asked.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// No workflow by that name.
+    #[error("no workflow named `{0}`")]
+    WorkflowNotFound(String),
+    /// A file or directory under the data directory could not be used.
+    #[error("failed to use {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where state lives and how units run.
+#[derive(Debug, Clone)]
+pub struct OrchestratorConfig {
+    pub data_dir: PathBuf,
+    pub sandbox: SandboxMode,
+}
+
+/// A request to run a stored workflow.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub workflow: String,
+    /// Config values as typed (`--set name=value`), typed by the workflow's parameters.
+    pub config: BTreeMap<String, String>,
+    pub trigger: Trigger,
+}
+
+/// A started execution.
+pub struct RunHandle {
+    pub id: String,
+    /// Events of every execution, subscribed before this one started (filter by id).
+    pub events: broadcast::Receiver<RunEvent>,
+    /// Resolves to the final record.
+    pub done: tokio::task::JoinHandle<ExecutionRecord>,
+}
+
+/// The orchestrator API that the CLI and the MCP tools share. Cheap to clone.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    store: Arc<Store>,
+    logs: LogStore,
+    executor: Arc<dyn Executor>,
+    events: broadcast::Sender<RunEvent>,
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl Orchestrator {
+    /// Opens (creating if needed) the data directory, and marks executions whose runner died as
+    /// `interrupted`.
+    pub fn open(config: OrchestratorConfig) -> Result<Self> {
+        let data_dir = config.data_dir;
+        for dir in ["runs", "logs", "artifacts", "workspaces"] {
+            let path = data_dir.join(dir);
+            std::fs::create_dir_all(&path).map_err(|source| Error::Io { path, source })?;
+        }
+        let store = Store::open(data_dir.join("testloop.db"))?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let orchestrator = Self {
+            inner: Arc::new(Inner {
+                logs: LogStore::new(data_dir.join("logs")),
+                store: Arc::new(store),
+                executor: Arc::new(LocalExecutor::new(config.sandbox)),
+                events,
+                running: Mutex::new(HashMap::new()),
+                data_dir,
+            }),
+        };
+        orchestrator.recover()?;
+        Ok(orchestrator)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.inner.logs
+    }
+
+    /// Where an execution's artifacts are kept.
+    pub fn artifacts_dir(&self, execution: &str) -> PathBuf {
+        self.inner.data_dir.join("artifacts").join(execution)
+    }
+
+    fn lease_path(&self, execution: &str) -> PathBuf {
+        self.inner.data_dir.join("runs").join(format!("{execution}.lock"))
+    }
+
+    fn recover(&self) -> Result<()> {
+        for execution in self.inner.store.active_executions()? {
+            let lease = self.lease_path(&execution.id);
+            let orphaned = match File::open(&lease) {
+                Ok(file) => file.try_lock().is_ok(),
+                Err(_) => true,
+            };
+            if orphaned {
+                tracing::warn!(execution = %execution.id, "marking an orphaned execution interrupted");
+                self.inner.store.mark_interrupted(
+                    &execution.id,
+                    "the testloop process running it stopped before it finished",
+                )?;
+                let _ = std::fs::remove_file(&lease);
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves a parsed workflow; a new version only when its YAML changed.
+    pub fn save_workflow(&self, parsed: &ParsedWorkflow) -> Result<WorkflowVersion> {
+        let workflow = &parsed.workflow;
+        let description = workflow
+            .description
+            .as_deref()
+            .or(workflow.spec.description.as_deref());
+        Ok(self.inner.store.save_workflow(
+            &workflow.metadata.name,
+            &parsed.source,
+            description,
+            &workflow.metadata.labels,
+        )?)
+    }
+
+    /// The latest version of a stored workflow, parsed.
+    pub fn workflow(&self, name: &str) -> Result<(StoredWorkflow, ParsedWorkflow)> {
+        let stored = self
+            .inner
+            .store
+            .get_workflow(name, None)?
+            .ok_or_else(|| Error::WorkflowNotFound(name.to_owned()))?;
+        let parsed = spec::parse(&stored.yaml)
+            .map_err(Error::Invalid)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::WorkflowNotFound(name.to_owned()))?;
+        Ok((stored, parsed))
+    }
+
+    /// Starts an execution of a stored workflow in the background.
+    pub fn start(&self, request: RunRequest) -> Result<RunHandle> {
+        let (stored, parsed) = self.workflow(&request.workflow)?;
+        let id = ulid::Ulid::new().to_string();
+        let plan = plan::plan(&parsed.workflow, &request.config, &id)?;
+
+        // The lease is taken before the execution exists, so that no one can see it active and
+        // unleased.
+        let lease_path = self.lease_path(&id);
+        let lease = File::create(&lease_path).map_err(|source| Error::Io {
+            path: lease_path.clone(),
+            source,
+        })?;
+        lease.lock().map_err(|source| Error::Io {
+            path: lease_path.clone(),
+            source,
+        })?;
+
+        let now = now_micros();
+        let mut record = ExecutionRecord {
+            id: id.clone(),
+            workflow: stored.name.clone(),
+            workflow_version: stored.version,
+            snapshot: stored.yaml.clone(),
+            config: plan.config.clone(),
+            trigger: request.trigger,
+            status: ExecutionStatus::Running,
+            created_at: now,
+            started_at: Some(now),
+            finished_at: None,
+            error: None,
+            rerun_of: None,
+        };
+        self.inner.store.insert_execution(&record)?;
+
+        let unit = Unit {
+            execution_id: id.clone(),
+            path: String::new(),
+            workspace: self.inner.data_dir.join("workspaces").join(&id),
+            artifacts_dir: self.artifacts_dir(&id),
+            files: plan.files,
+            steps: plan.steps,
+            deadline: plan.deadline,
+            variables: plan.variables,
+        };
+        let cancel = CancellationToken::new();
+        lock(&self.inner.running).insert(id.clone(), cancel.clone());
+        let events = self.inner.events.subscribe();
+        let inner = Arc::clone(&self.inner);
+        let done = tokio::spawn(async move {
+            let sink = StoreSink {
+                execution_id: record.id.clone(),
+                store: Arc::clone(&inner.store),
+                logs: inner.logs.clone(),
+                events: inner.events.clone(),
+            };
+            let workspace = unit.workspace.clone();
+            let outcome = inner.executor.run(unit, &sink, cancel).await;
+            let (status, error) = match outcome {
+                Ok(UnitOutcome::Passed) => (ExecutionStatus::Passed, None),
+                Ok(UnitOutcome::Failed) => (ExecutionStatus::Failed, None),
+                Ok(UnitOutcome::Aborted) => (
+                    ExecutionStatus::Aborted,
+                    Some("aborted on request".to_owned()),
+                ),
+                Ok(UnitOutcome::TimedOut) => (
+                    ExecutionStatus::TimedOut,
+                    Some("job.activeDeadlineSeconds exceeded".to_owned()),
+                ),
+                Err(error) => (ExecutionStatus::Failed, Some(error.to_string())),
+            };
+            record.status = status;
+            record.error = error;
+            record.finished_at = Some(now_micros());
+            if let Err(error) = inner.store.finish_execution(
+                &record.id,
+                record.status,
+                record.finished_at.unwrap_or_default(),
+                record.error.as_deref(),
+            ) {
+                tracing::error!(execution = %record.id, %error, "cannot record the end of an execution");
+            }
+            let _ = std::fs::remove_dir_all(&workspace);
+            lock(&inner.running).remove(&record.id);
+            drop(lease);
+            let _ = std::fs::remove_file(&lease_path);
+            let _ = inner.events.send(RunEvent::ExecutionFinished(record.clone()));
+            record
+        });
+        Ok(RunHandle { id, events, done })
+    }
+
+    /// Aborts an execution running in this process; false when it is not running here.
+    pub fn abort(&self, execution: &str) -> bool {
+        match lock(&self.inner.running).get(execution) {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An execution and its steps in tree order, by id or unique id prefix.
+    pub fn execution(&self, id_or_prefix: &str) -> Result<(ExecutionRecord, Vec<StepRecord>)> {
+        let id = self.inner.store.resolve_execution_id(id_or_prefix)?;
+        let record = self
+            .inner
+            .store
+            .get_execution(&id)?
+            .ok_or_else(|| store::Error::ExecutionNotFound(id.clone()))?;
+        let steps = self.inner.store.steps(&id)?;
+        Ok((record, steps))
+    }
+
+    /// Executions, newest first.
+    pub fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
+        Ok(self.inner.store.list_executions(filter)?)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Records what a unit reports and broadcasts it.
+struct StoreSink {
+    execution_id: String,
+    store: Arc<Store>,
+    logs: LogStore,
+    events: broadcast::Sender<RunEvent>,
+}
+
+impl StoreSink {
+    fn persist(&self, record: &StepRecord) {
+        if let Err(error) = self.store.upsert_step(record) {
+            tracing::error!(execution = %record.execution_id, step = %record.path, %error, "cannot record a step");
+        }
+    }
+}
+
+impl UnitSink for StoreSink {
+    fn log(&self, step_path: &str) -> logs::Result<LogWriter> {
+        self.logs.writer(&self.execution_id, step_path)
+    }
+
+    fn step_started(&self, record: &StepRecord) {
+        self.persist(record);
+        let _ = self.events.send(RunEvent::StepStarted(record.clone()));
+    }
+
+    fn step_finished(&self, record: &StepRecord) {
+        self.persist(record);
+        let _ = self.events.send(RunEvent::StepFinished(record.clone()));
+    }
+}
+
+/// `1.2s`, `350ms`, `2m05s`, `1h02m`.
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let seconds = duration.as_secs();
+    if seconds < 60 {
+        return format!("{:.1}s", duration.as_secs_f64());
+    }
+    if seconds < 3600 {
+        return format!("{}m{:02}s", seconds / 60, seconds % 60);
+    }
+    format!("{}h{:02}m", seconds / 3600, (seconds % 3600) / 60)
+}

@@ -1,1 +1,426 @@
-fn main() {}
+//! `testloop`: the command line over the orchestrator (and, later, the MCP server).
+
+mod cli;
+mod progress;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use testloop_orchestrator::execution::{ExecutionStatus, StepRecord, Trigger};
+use testloop_orchestrator::executor::sandbox::SandboxMode;
+use testloop_orchestrator::logs::LogLine;
+use testloop_orchestrator::run::{OrchestratorConfig, RunEvent, RunRequest, format_duration};
+use testloop_orchestrator::spec::{self, Problem};
+use testloop_orchestrator::store::ExecutionFilter;
+use testloop_orchestrator::{Orchestrator, logs};
+
+use cli::{Cli, Command};
+use progress::Progress;
+
+/// Exit status for an execution that did not pass.
+const EXIT_FAILED: u8 = 1;
+/// Exit status for input that cannot run at all.
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESTLOOP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("testloop: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("testloop: {error:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    match cli.command {
+        Command::Validate(args) => Ok(validate(&args.files)),
+        Command::Run(args) => run(&data_dir, args).await,
+        Command::Executions(args) => executions(&data_dir, args),
+        Command::Logs(args) => print_logs(&data_dir, args),
+    }
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(dir).join("testloop"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .context("no data directory: set --data-dir, TESTLOOP_HOME or HOME")?;
+    Ok(PathBuf::from(home).join(".local/share/testloop"))
+}
+
+fn open(data_dir: &Path, sandbox: SandboxMode) -> Result<Orchestrator> {
+    Orchestrator::open(OrchestratorConfig {
+        data_dir: data_dir.to_path_buf(),
+        sandbox,
+    })
+    .with_context(|| format!("cannot open the data directory {}", data_dir.display()))
+}
+
+fn print_problems(file: &Path, problems: &[Problem]) {
+    for problem in problems {
+        eprintln!("{}:{problem}", file.display());
+    }
+}
+
+fn validate(files: &[PathBuf]) -> ExitCode {
+    let mut all_valid = true;
+    for file in files {
+        match spec::parse_file(file) {
+            Ok(workflows) => {
+                let names: Vec<&str> = workflows
+                    .iter()
+                    .map(|parsed| parsed.workflow.metadata.name.as_str())
+                    .collect();
+                println!(
+                    "{}: ok, {} workflow(s): {}",
+                    file.display(),
+                    names.len(),
+                    names.join(", ")
+                );
+            }
+            Err(problems) => {
+                all_valid = false;
+                print_problems(file, &problems);
+                eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            }
+        }
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
+    let sandbox: SandboxMode = args
+        .sandbox
+        .parse()
+        .map_err(|message: String| anyhow::anyhow!(message))?;
+    let orchestrator = open(data_dir, sandbox)?;
+    let file = Path::new(&args.target);
+    let workflow_name = if file.is_file() {
+        let parsed = match spec::parse_file(file) {
+            Ok(parsed) => parsed,
+            Err(problems) => {
+                print_problems(file, &problems);
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        };
+        let chosen = match (&args.workflow, parsed.len()) {
+            (Some(name), _) => parsed
+                .iter()
+                .find(|candidate| &candidate.workflow.metadata.name == name)
+                .with_context(|| {
+                    format!(
+                        "{} has no workflow `{name}`; it has: {}",
+                        file.display(),
+                        names(&parsed)
+                    )
+                })?,
+            (None, 1) => &parsed[0],
+            (None, _) => bail!(
+                "{} holds {} workflows: choose one with --workflow NAME ({})",
+                file.display(),
+                parsed.len(),
+                names(&parsed)
+            ),
+        };
+        orchestrator.save_workflow(chosen)?;
+        chosen.workflow.metadata.name.clone()
+    } else if args.target.contains('/') || args.target.ends_with(".yaml") || args.target.ends_with(".yml") {
+        bail!("no such file: {}", args.target);
+    } else {
+        args.target.clone()
+    };
+
+    let config: BTreeMap<String, String> = args.set.into_iter().collect();
+    let handle = match orchestrator.start(RunRequest {
+        workflow: workflow_name.clone(),
+        config,
+        trigger: Trigger::Cli,
+    }) {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("testloop: {error}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let terminal = std::io::stdout().is_terminal();
+    let mut progress = Progress::new(terminal);
+    progress.header(&format!(
+        "Running {workflow_name} as execution {} (data: {})",
+        handle.id,
+        data_dir.display()
+    ));
+
+    let mut events = handle.events;
+    let mut done = handle.done;
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut interrupts = 0u32;
+    let record = loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(RunEvent::StepStarted(step)) if step.execution_id == handle.id => progress.step_started(&step),
+                Ok(RunEvent::StepFinished(step)) if step.execution_id == handle.id => progress.step_finished(&step),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
+            },
+            _ = ticker.tick() => progress.tick(),
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts == 1 {
+                    eprintln!("\ntestloop: aborting execution {} (Ctrl-C again to quit at once)", handle.id);
+                    orchestrator.abort(&handle.id);
+                } else {
+                    return Ok(ExitCode::from(130));
+                }
+            }
+            finished = &mut done => break finished.context("the execution task failed")?,
+        }
+    };
+    // Events sent just before the end may still be queued.
+    while let Ok(event) = events.try_recv() {
+        match event {
+            RunEvent::StepStarted(step) if step.execution_id == handle.id => progress.step_started(&step),
+            RunEvent::StepFinished(step) if step.execution_id == handle.id => progress.step_finished(&step),
+            _ => {}
+        }
+    }
+    let (record, steps) = orchestrator.execution(&record.id)?;
+    progress.finished(&record, &steps);
+    if record.status != ExecutionStatus::Passed {
+        print_failure_tail(&orchestrator, &record.id, &steps, args.failure_lines);
+        Ok(ExitCode::from(EXIT_FAILED))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn names(parsed: &[spec::ParsedWorkflow]) -> String {
+    parsed
+        .iter()
+        .map(|candidate| candidate.workflow.metadata.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The last lines of the first failing step that has a log, and how to read more.
+fn print_failure_tail(orchestrator: &Orchestrator, execution: &str, steps: &[StepRecord], lines: u64) {
+    let failing = steps
+        .iter()
+        .filter(|step| step.status.is_failure())
+        .find(|step| orchestrator.logs().reader(execution, &step.path).is_ok());
+    let Some(step) = failing else {
+        return;
+    };
+    let Ok(reader) = orchestrator.logs().reader(execution, &step.path) else {
+        return;
+    };
+    let Ok(tail) = reader.tail(lines) else {
+        return;
+    };
+    println!(
+        "── last {} of {} line(s) of step {} ({}) ──",
+        tail.len(),
+        reader.line_count(),
+        step.path,
+        step.name
+    );
+    for line in &tail {
+        println!("{}", line.text);
+    }
+    println!("── full log: testloop logs {execution} --step {} --all", step.path);
+}
+
+fn executions(data_dir: &Path, args: cli::ExecutionsArgs) -> Result<ExitCode> {
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let status = args
+        .status
+        .as_deref()
+        .map(str::parse::<ExecutionStatus>)
+        .transpose()
+        .map_err(|error| anyhow::anyhow!("--status: {error}; expected queued, running, passed, failed, aborted, timed-out or interrupted"))?;
+    let records = orchestrator.executions(&ExecutionFilter {
+        workflow: args.workflow,
+        status,
+        limit: args.limit,
+        before_id: None,
+    })?;
+    if records.is_empty() {
+        println!("no executions");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<26}  {:<24}  {:<11}  {:<20}  {:>9}  TRIGGER",
+        "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION"
+    );
+    for record in records {
+        let started = record
+            .started_at
+            .map(format_timestamp)
+            .unwrap_or_else(|| "-".to_owned());
+        let duration = record
+            .finished_at
+            .zip(record.started_at)
+            .map(|(end, start)| {
+                format_duration(std::time::Duration::from_micros((end - start).max(0) as u64))
+            })
+            .unwrap_or_else(|| "-".to_owned());
+        println!(
+            "{:<26}  {:<24}  {:<11}  {:<20}  {:>9}  {}",
+            record.id,
+            format!("{}@v{}", record.workflow, record.workflow_version),
+            record.status,
+            started,
+            duration,
+            record.trigger
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_timestamp(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros)
+        .map(|timestamp| timestamp.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let (record, steps) = orchestrator.execution(&args.execution)?;
+    let selected: Vec<&StepRecord> = match &args.step {
+        Some(path) => {
+            let step = steps.iter().find(|step| &step.path == path).with_context(|| {
+                format!(
+                    "execution {} has no step `{path}`; its steps: {}",
+                    record.id,
+                    steps
+                        .iter()
+                        .map(|step| step.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            vec![step]
+        }
+        None => steps.iter().collect(),
+    };
+    let grep = args
+        .grep
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .context("--grep is not a valid regular expression")?;
+    let many = selected.len() > 1;
+    let mut printed_any = false;
+    for step in selected {
+        let reader = match orchestrator.logs().reader(&record.id, &step.path) {
+            Ok(reader) => reader,
+            Err(logs::Error::NotFound { .. }) => continue,
+            Err(error) => return Err(error.into()),
+        };
+        if many {
+            println!(
+                "══ step {} · {} · {} · {} line(s)",
+                step.path,
+                step.name,
+                step.status,
+                reader.line_count()
+            );
+        }
+        printed_any = true;
+        if let Some(regex) = &grep {
+            let found = reader.grep(
+                regex,
+                &logs::GrepOptions {
+                    context: args.context,
+                    max_matches: args.max_matches,
+                },
+            )?;
+            let mut last: Option<u64> = None;
+            for block in &found.blocks {
+                if last.is_some_and(|end| block.first().is_some_and(|line| line.number > end + 1)) {
+                    println!("--");
+                }
+                for line in block {
+                    print_line(line, args.timestamps, true);
+                }
+                last = block.last().map(|line| line.number);
+            }
+            if found.truncated {
+                println!(
+                    "[testloop] stopped after {} matches: narrow the pattern or raise --max-matches",
+                    args.max_matches
+                );
+            }
+            continue;
+        }
+        let lines = if args.all {
+            reader.lines(1..reader.line_count() + 1)?
+        } else if let Some(head) = args.head {
+            reader.lines(1..head + 1)?
+        } else if let Some((from, to)) = args.lines {
+            reader.lines(from..to + 1)?
+        } else {
+            let tail = args.tail.unwrap_or(100);
+            let lines = reader.tail(tail)?;
+            if reader.line_count() > tail {
+                println!(
+                    "[testloop] … {} earlier line(s); use --all, --head or --lines to read them",
+                    reader.line_count() - tail
+                );
+            }
+            lines
+        };
+        for line in &lines {
+            print_line(line, args.timestamps, false);
+        }
+    }
+    if !printed_any {
+        println!("no logs for execution {}", record.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_line(line: &LogLine, timestamps: bool, numbered: bool) {
+    let mut prefix = String::new();
+    if numbered {
+        prefix.push_str(&format!("{}: ", line.number));
+    }
+    if timestamps {
+        prefix.push_str(&format!("{} ", format_timestamp(line.timestamp)));
+    }
+    println!("{prefix}{}", line.text);
+}

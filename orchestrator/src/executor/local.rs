@@ -1,0 +1,467 @@
+//! The local executor: each step is a child process on this machine, in its own process group,
+//! with the unit's workspace at `/data` (see [`super::sandbox`]).
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use globset::{GlobBuilder, GlobSetBuilder};
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::sandbox::{Sandbox, SandboxMode};
+use super::steps::{self, Ended, Launcher, note};
+use super::{
+    Action, ArtifactRule, Executor, ExecutorError, Unit, UnitOutcome, UnitSink, WORKSPACE_MOUNT,
+};
+use crate::execution::now_micros;
+use crate::logs::LogWriter;
+
+/// How long a step may take to stop after SIGTERM (timeout, abort) before it gets SIGKILL.
+pub const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+/// How long output is still read after a step's main process exited, from processes that left its
+/// process group but kept its output open.
+pub const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+/// Most files one `artifacts` rule copies.
+pub const MAX_ARTIFACT_FILES: usize = 10_000;
+/// Most bytes one `artifacts` rule copies.
+pub const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
+/// Pipe buffer requested for step output, so that a fast writer is not stalled between reads.
+const PIPE_BUFFER_BYTES: libc::c_int = 1 << 20;
+const READ_CHUNK_BYTES: usize = 256 << 10;
+
+/// Runs units as child processes on this machine.
+#[derive(Debug, Clone, Default)]
+pub struct LocalExecutor {
+    sandbox: SandboxMode,
+}
+
+impl LocalExecutor {
+    pub fn new(sandbox: SandboxMode) -> Self {
+        Self { sandbox }
+    }
+}
+
+#[async_trait]
+impl Executor for LocalExecutor {
+    async fn run(
+        &self,
+        unit: Unit,
+        sink: &dyn UnitSink,
+        cancel: CancellationToken,
+    ) -> Result<UnitOutcome, ExecutorError> {
+        for dir in [&unit.workspace, &unit.artifacts_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| ExecutorError::Workspace {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let sandbox = Sandbox::start(self.sandbox, &unit.workspace)?;
+        tracing::debug!(mode = %sandbox.mode(), unit = %unit.path, "sandbox ready");
+        for file in &unit.files {
+            write_content_file(&sandbox, file)?;
+        }
+        let launcher = LocalLauncher {
+            sandbox: &sandbox,
+            artifacts_dir: &unit.artifacts_dir,
+        };
+        Ok(steps::run_unit(&unit, &launcher, sink, &cancel).await)
+    }
+
+    fn name(&self) -> &'static str {
+        "local"
+    }
+}
+
+fn write_content_file(sandbox: &Sandbox, file: &super::UnitFile) -> Result<(), ExecutorError> {
+    let error = |reason: String| ExecutorError::ContentFile {
+        path: file.path.clone(),
+        reason,
+    };
+    if !is_under_workspace(&file.path) {
+        return Err(error(format!(
+            "the local executor writes content files only under {WORKSPACE_MOUNT}"
+        )));
+    }
+    let host = sandbox.host_path(&file.path);
+    if let Some(parent) = host.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| error(e.to_string()))?;
+    }
+    std::fs::write(&host, &file.content).map_err(|e| error(e.to_string()))?;
+    if let Some(mode) = file.mode {
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| error(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn is_under_workspace(path: &str) -> bool {
+    path == WORKSPACE_MOUNT
+        || path
+            .strip_prefix(WORKSPACE_MOUNT)
+            .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|part| part == ".."))
+}
+
+struct LocalLauncher<'a> {
+    sandbox: &'a Sandbox,
+    artifacts_dir: &'a Path,
+}
+
+#[async_trait]
+impl Launcher for LocalLauncher<'_> {
+    async fn launch(
+        &self,
+        action: &Action,
+        log: &mut LogWriter,
+        deadline: Option<Instant>,
+        cancel: &CancellationToken,
+    ) -> Ended {
+        if let Some(image) = &action.image {
+            note(
+                log,
+                &format!("image {image} is not applied by the local executor: the step runs on this machine"),
+            );
+        }
+        if is_under_workspace(&action.working_dir) {
+            let _ = std::fs::create_dir_all(self.sandbox.host_path(&action.working_dir));
+        }
+        match spawn(self.sandbox, action) {
+            Ok((child, output)) => supervise(child, output, log, deadline, cancel).await,
+            Err(reason) => {
+                note(log, &reason);
+                Ended::FailedToStart(reason)
+            }
+        }
+    }
+
+    async fn collect_artifacts(
+        &self,
+        rule: &ArtifactRule,
+        log: &mut LogWriter,
+    ) -> Option<String> {
+        let base = self.sandbox.host_path(&rule.working_dir);
+        let patterns = rule
+            .patterns
+            .iter()
+            .map(|pattern| {
+                let host = self.sandbox.host_path(pattern);
+                host.to_string_lossy().into_owned()
+            })
+            .collect::<Vec<_>>();
+        let destination = self.artifacts_dir.to_path_buf();
+        let outcome = tokio::task::spawn_blocking(move || copy_artifacts(&base, &patterns, &destination))
+            .await
+            .unwrap_or_else(|error| Err(format!("artifact collection crashed: {error}")));
+        match outcome {
+            Ok(copied) => {
+                note(
+                    log,
+                    &format!(
+                        "artifacts: {} file(s), {} byte(s) saved{}",
+                        copied.files,
+                        copied.bytes,
+                        copied
+                            .truncated
+                            .as_ref()
+                            .map(|why| format!(" (stopped: {why})"))
+                            .unwrap_or_default()
+                    ),
+                );
+                None
+            }
+            Err(problem) => {
+                note(log, &format!("artifacts: {problem}"));
+                Some(format!("artifacts: {problem}"))
+            }
+        }
+    }
+}
+
+fn spawn(sandbox: &Sandbox, action: &Action) -> Result<(tokio::process::Child, OwnedFd), String> {
+    let mut command = sandbox.command(action)?;
+    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    let stderr = writer
+        .try_clone()
+        .map_err(|e| format!("cannot create a pipe: {e}"))?;
+    // One pipe for both streams keeps their lines in the order the step wrote them, as a terminal
+    // shows them.
+    command.stdout(writer).stderr(stderr);
+    let reader = OwnedFd::from(reader);
+    // SAFETY: fcntl on a descriptor we own; failure only leaves the default buffer size.
+    unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&reader),
+            libc::F_SETPIPE_SZ,
+            PIPE_BUFFER_BYTES,
+        );
+    }
+    let child = command.spawn().map_err(|error| {
+        format!("cannot start `{}`: {error}", describe(&action.command))
+    })?;
+    // Our copies of the write end must close now, or the pipe never reports end of output.
+    drop(command);
+    Ok((child, reader))
+}
+
+fn describe(command: &super::Command) -> String {
+    match command {
+        super::Command::Shell(_) => "/bin/sh".to_owned(),
+        super::Command::Exec { program, .. } => program.clone(),
+    }
+}
+
+async fn supervise(
+    mut child: tokio::process::Child,
+    output: OwnedFd,
+    log: &mut LogWriter,
+    deadline: Option<Instant>,
+    cancel: &CancellationToken,
+) -> Ended {
+    let group = child.id().map(|pid| pid as libc::pid_t);
+    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
+        Ok(pipe) => Some(pipe),
+        Err(error) => {
+            note(log, &format!("cannot read the step's output: {error}"));
+            None
+        }
+    };
+    let mut lines = LineSplitter::default();
+    let mut buffer = vec![0u8; READ_CHUNK_BYTES];
+    let mut ended: Option<Ended> = None;
+    let mut stopping: Option<Ended> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut drain_until: Option<Instant> = None;
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+    loop {
+        if ended.is_some() && pipe.is_none() {
+            break;
+        }
+        let wake = [
+            if stopping.is_none() { deadline } else { None },
+            kill_at,
+            drain_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(far);
+        tokio::select! {
+            read = async { match pipe.as_mut() { Some(pipe) => pipe.read(&mut buffer).await, None => std::future::pending().await } } => {
+                match read {
+                    Ok(0) | Err(_) => {
+                        lines.finish(log);
+                        pipe = None;
+                    }
+                    Ok(n) => {
+                        lines.push(&buffer[..n], log);
+                        let _ = log.flush();
+                    }
+                }
+            }
+            status = child.wait(), if ended.is_none() => {
+                kill_group(group, libc::SIGKILL);
+                ended = Some(match (stopping.take(), status) {
+                    (Some(reason), _) => reason,
+                    (None, Ok(status)) => match (status.code(), status.signal()) {
+                        (Some(code), _) => Ended::Exited(code),
+                        (None, Some(signal)) => Ended::Signaled(signal),
+                        (None, None) => Ended::Exited(-1),
+                    },
+                    (None, Err(error)) => Ended::FailedToStart(format!("cannot wait for the step: {error}")),
+                });
+                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
+            }
+            _ = cancel.cancelled(), if stopping.is_none() && ended.is_none() => {
+                note(log, "aborting: sending SIGTERM to the step's process group");
+                kill_group(group, libc::SIGTERM);
+                stopping = Some(Ended::Aborted);
+                kill_at = Some(Instant::now() + TERMINATE_GRACE);
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                if drain_until.is_some_and(|until| now >= until) {
+                    lines.finish(log);
+                    pipe = None;
+                    drain_until = None;
+                } else if kill_at.is_some_and(|at| now >= at) {
+                    kill_group(group, libc::SIGKILL);
+                    kill_at = None;
+                } else if stopping.is_none() && ended.is_none() && deadline.is_some_and(|at| now >= at) {
+                    note(log, "timeout: sending SIGTERM to the step's process group");
+                    kill_group(group, libc::SIGTERM);
+                    stopping = Some(Ended::TimedOut);
+                    kill_at = Some(now + TERMINATE_GRACE);
+                }
+            }
+        }
+    }
+    let _ = log.flush();
+    ended.unwrap_or(Ended::Exited(-1))
+}
+
+fn kill_group(group: Option<libc::pid_t>, signal: libc::c_int) {
+    if let Some(group) = group.filter(|pid| *pid > 0) {
+        // SAFETY: signalling a process group we created; a stale group only yields ESRCH.
+        unsafe {
+            libc::killpg(group, signal);
+        }
+    }
+}
+
+/// Cuts a byte stream into lines across reads.
+#[derive(Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn push(&mut self, mut chunk: &[u8], log: &mut LogWriter) {
+        let timestamp = now_micros();
+        while let Some(newline) = chunk.iter().position(|byte| *byte == b'\n') {
+            let (line, rest) = chunk.split_at(newline);
+            chunk = &rest[1..];
+            if self.partial.is_empty() {
+                let _ = log.append(timestamp, strip_cr(line));
+            } else {
+                self.partial.extend_from_slice(line);
+                let whole = std::mem::take(&mut self.partial);
+                let _ = log.append(timestamp, strip_cr(&whole));
+            }
+        }
+        self.partial.extend_from_slice(chunk);
+    }
+
+    fn finish(&mut self, log: &mut LogWriter) {
+        if !self.partial.is_empty() {
+            let whole = std::mem::take(&mut self.partial);
+            let _ = log.append(now_micros(), strip_cr(&whole));
+        }
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+struct Copied {
+    files: usize,
+    bytes: u64,
+    truncated: Option<String>,
+}
+
+/// Copies files under `base` matching any of `patterns` (host paths, absolute or relative to
+/// `base`) into `destination`, keeping their path relative to `base` (or, for files outside it,
+/// their absolute path without the leading `/`).
+fn copy_artifacts(base: &Path, patterns: &[String], destination: &Path) -> Result<Copied, String> {
+    let mut builder = GlobSetBuilder::new();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for pattern in patterns {
+        let absolute = if Path::new(pattern).is_absolute() {
+            PathBuf::from(pattern)
+        } else {
+            base.join(pattern)
+        };
+        let text = absolute.to_string_lossy().into_owned();
+        // `*` stays within one directory and `**` crosses them, as in Testkube.
+        let glob = GlobBuilder::new(&text)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("bad pattern `{pattern}`: {e}"))?;
+        builder.add(glob);
+        roots.push(literal_prefix(&absolute));
+    }
+    let set = builder
+        .build()
+        .map_err(|e| format!("bad artifact patterns: {e}"))?;
+    roots.sort();
+    roots.dedup_by(|later, earlier| later.starts_with(&*earlier));
+
+    let mut copied = Copied {
+        files: 0,
+        bytes: 0,
+        truncated: None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for root in roots {
+        let mut pending = vec![root];
+        while let Some(path) = pending.pop() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    pending.extend(entries.flatten().map(|entry| entry.path()));
+                }
+                continue;
+            }
+            if !meta.is_file() || !set.is_match(&path) || !seen.insert(path.clone()) {
+                continue;
+            }
+            if copied.files >= MAX_ARTIFACT_FILES {
+                copied.truncated = Some(format!("more than {MAX_ARTIFACT_FILES} files"));
+                return Ok(copied);
+            }
+            if copied.bytes + meta.len() > MAX_ARTIFACT_BYTES {
+                copied.truncated = Some(format!("more than {MAX_ARTIFACT_BYTES} bytes"));
+                return Ok(copied);
+            }
+            let relative = path
+                .strip_prefix(base)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| path.strip_prefix("/").unwrap_or(&path).to_path_buf());
+            let target = destination.join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            }
+            std::fs::copy(&path, &target)
+                .map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+            copied.files += 1;
+            copied.bytes += meta.len();
+        }
+    }
+    Ok(copied)
+}
+
+/// The directory a glob can only match under: its leading components without wildcards.
+fn literal_prefix(pattern: &Path) -> PathBuf {
+    let mut prefix = PathBuf::new();
+    for component in pattern.components() {
+        let text = component.as_os_str().to_string_lossy();
+        if text.contains(['*', '?', '[', '{']) {
+            return prefix;
+        }
+        prefix.push(component);
+    }
+    // A pattern without wildcards names one file (or directory): start from its parent.
+    prefix.parent().map(Path::to_path_buf).unwrap_or(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_prefix_stops_at_the_first_wildcard() {
+        assert_eq!(
+            literal_prefix(Path::new("/w/target/surefire-reports/**/*")),
+            PathBuf::from("/w/target/surefire-reports")
+        );
+        assert_eq!(literal_prefix(Path::new("/w/a/report.xml")), PathBuf::from("/w/a"));
+        assert_eq!(literal_prefix(Path::new("/w/*.xml")), PathBuf::from("/w"));
+    }
+
+    #[test]
+    fn content_files_must_stay_in_the_workspace() {
+        assert!(is_under_workspace("/data/a.txt"));
+        assert!(is_under_workspace("/data"));
+        assert!(!is_under_workspace("/etc/passwd"));
+        assert!(!is_under_workspace("/data/../etc/passwd"));
+        assert!(!is_under_workspace("/database/x"));
+    }
+}

@@ -1,0 +1,380 @@
+//! How a local unit's workspace appears at `/data` without touching the host's `/data`.
+//!
+//! Testkube workflows hard-code `/data/repo`, `/data/artifacts`. Three ways to honour that, best
+//! first:
+//!
+//! - **namespace** (running as root with bubblewrap installed): one bubblewrap process per unit
+//!   builds a private mount namespace whose root is a tmpfs holding binds of the host's top-level
+//!   directories, plus the workspace at `/data`. Each step joins that namespace with `setns(2)`
+//!   just before `exec`, so a step costs one `fork`+`exec`, as without a sandbox.
+//! - **bwrap** (bubblewrap works without root, through user namespaces): each step is started
+//!   inside its own bubblewrap with the same view. Correct, a few milliseconds slower per step.
+//! - **none** (no namespaces here): `/data` is rewritten to the workspace's host path in working
+//!   directories, commands, arguments, environment values, file and artifact paths. Best effort: a
+//!   path computed at run time by the test itself is not rewritten.
+//!
+//! `auto` picks the first that works on this machine; `TESTLOOP_SANDBOX` or `--sandbox` forces one.
+
+use std::ffi::{CString, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use super::{Action, Command, ExecutorError, WORKSPACE_MOUNT};
+
+/// Which isolation to use for `/data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxMode {
+    #[default]
+    Auto,
+    Namespace,
+    Bwrap,
+    None,
+}
+
+impl FromStr for SandboxMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "namespace" => Ok(Self::Namespace),
+            "bwrap" => Ok(Self::Bwrap),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "unknown sandbox `{other}`: expected auto, namespace, bwrap or none"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SandboxMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Namespace => "namespace",
+            Self::Bwrap => "bwrap",
+            Self::None => "none",
+        })
+    }
+}
+
+/// A unit's view of the filesystem, alive as long as the unit runs.
+pub struct Sandbox {
+    workspace: PathBuf,
+    kind: Kind,
+}
+
+enum Kind {
+    Namespace {
+        /// Keeps the mount namespace alive; killed on drop.
+        holder: std::process::Child,
+        namespace: OwnedFd,
+    },
+    Bwrap {
+        view: Vec<OsString>,
+    },
+    Rewrite,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Kind::Namespace { holder, .. } = &mut self.kind {
+            let _ = holder.kill();
+            let _ = holder.wait();
+        }
+    }
+}
+
+impl Sandbox {
+    /// Prepares the view of `workspace` at `/data` in the given mode.
+    pub fn start(mode: SandboxMode, workspace: &Path) -> Result<Self, ExecutorError> {
+        let mode = match mode {
+            SandboxMode::Auto => detected_mode(),
+            forced => forced,
+        };
+        let kind = match mode {
+            SandboxMode::Namespace => start_namespace(workspace)?,
+            SandboxMode::Bwrap => Kind::Bwrap {
+                view: bwrap_view(workspace, false),
+            },
+            SandboxMode::None | SandboxMode::Auto => Kind::Rewrite,
+        };
+        Ok(Self {
+            workspace: workspace.to_path_buf(),
+            kind,
+        })
+    }
+
+    /// The mode actually in use.
+    pub fn mode(&self) -> SandboxMode {
+        match self.kind {
+            Kind::Namespace { .. } => SandboxMode::Namespace,
+            Kind::Bwrap { .. } => SandboxMode::Bwrap,
+            Kind::Rewrite => SandboxMode::None,
+        }
+    }
+
+    /// Where a path as the steps see it lives on the host.
+    pub fn host_path(&self, step_path: &str) -> PathBuf {
+        match step_path.strip_prefix(WORKSPACE_MOUNT) {
+            Some("") => self.workspace.clone(),
+            Some(rest) if rest.starts_with('/') => {
+                self.workspace.join(rest.trim_start_matches('/'))
+            }
+            _ => PathBuf::from(step_path),
+        }
+    }
+
+    /// A process for `action`, in its own process group, stdin closed, not yet started.
+    pub fn command(&self, action: &Action) -> Result<tokio::process::Command, String> {
+        let (program, args) = match &action.command {
+            Command::Shell(script) => (
+                "/bin/sh".to_owned(),
+                vec!["-c".to_owned(), format!("set -e\n{script}")],
+            ),
+            Command::Exec { program, args } => (program.clone(), args.clone()),
+        };
+        let mut env = action.env.clone();
+        let mut command = match &self.kind {
+            Kind::Namespace { namespace, .. } => {
+                let mut command = tokio::process::Command::new(&program);
+                command.args(&args);
+                let namespace_fd = namespace.as_raw_fd();
+                let working_dir = CString::new(action.working_dir.as_bytes())
+                    .map_err(|_| "the working directory contains a NUL byte".to_owned())?;
+                // SAFETY: between fork and exec only async-signal-safe calls are made (setns,
+                // chdir, prctl), on values prepared before the fork.
+                unsafe {
+                    command.pre_exec(move || {
+                        if libc::setns(namespace_fd, libc::CLONE_NEWNS) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        if libc::chdir(working_dir.as_ptr()) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        die_with_parent()
+                    });
+                }
+                command
+            }
+            Kind::Bwrap { view } => {
+                let mut command = tokio::process::Command::new("bwrap");
+                command
+                    .args(view)
+                    .arg("--chdir")
+                    .arg(&action.working_dir)
+                    .arg("--")
+                    .arg(&program)
+                    .args(&args);
+                // SAFETY: prctl only, between fork and exec.
+                unsafe {
+                    command.pre_exec(die_with_parent);
+                }
+                command
+            }
+            Kind::Rewrite => {
+                let rewrite = |text: &str| rewrite_workspace_paths(text, &self.workspace);
+                let mut command = tokio::process::Command::new(rewrite(&program));
+                command.args(args.iter().map(|arg| rewrite(arg)));
+                command.current_dir(self.host_path(&action.working_dir));
+                for (_, value) in &mut env {
+                    *value = rewrite(value);
+                }
+                env.push((
+                    "TESTLOOP_WORKSPACE".to_owned(),
+                    self.workspace.display().to_string(),
+                ));
+                // SAFETY: prctl only, between fork and exec.
+                unsafe {
+                    command.pre_exec(die_with_parent);
+                }
+                command
+            }
+        };
+        command
+            .envs(env)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        Ok(command)
+    }
+}
+
+/// A step's main process dies with testloop, so that a killed runner leaves no step running.
+fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments is async-signal-safe.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The mode `auto` means on this machine, found once per process.
+pub fn detected_mode() -> SandboxMode {
+    static DETECTED: OnceLock<SandboxMode> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        if let Ok(forced) = std::env::var("TESTLOOP_SANDBOX")
+            && let Ok(mode) = forced.parse::<SandboxMode>()
+            && mode != SandboxMode::Auto
+        {
+            return mode;
+        }
+        let probe_dir = std::env::temp_dir();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root && start_namespace(&probe_dir).is_ok() {
+            return SandboxMode::Namespace;
+        }
+        let probe = std::process::Command::new("bwrap")
+            .args(bwrap_view(&probe_dir, false))
+            .args(["--", "/bin/true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if matches!(probe, Ok(status) if status.success()) {
+            return SandboxMode::Bwrap;
+        }
+        tracing::warn!(
+            "no mount namespaces here (need root or unprivileged user namespaces, and bubblewrap): \
+             /data is rewritten to each unit's workspace path instead"
+        );
+        SandboxMode::None
+    })
+}
+
+/// bubblewrap arguments that show the host's root with `workspace` at `/data`. The new root is a
+/// tmpfs so that `/data` can exist there without being created on the host.
+fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["--die-with-parent".into()];
+    if let Ok(entries) = std::fs::read_dir("/") {
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            if matches!(name.as_bytes(), b"proc" | b"dev" | b"data") {
+                continue;
+            }
+            let path = Path::new("/").join(&name);
+            match std::fs::read_link(&path) {
+                Ok(target) => {
+                    args.extend(["--symlink".into(), target.into(), path.into()]);
+                }
+                Err(_) => args.extend(["--bind".into(), path.clone().into(), path.into()]),
+            }
+        }
+    }
+    if privileged {
+        args.extend(["--dev-bind".into(), "/dev".into(), "/dev".into()]);
+    } else {
+        args.extend(["--dev".into(), "/dev".into()]);
+    }
+    args.extend([
+        "--proc".into(),
+        "/proc".into(),
+        "--bind".into(),
+        workspace.as_os_str().to_owned(),
+        WORKSPACE_MOUNT.into(),
+    ]);
+    args
+}
+
+fn start_namespace(workspace: &Path) -> Result<Kind, ExecutorError> {
+    let sandbox_error = |message: String| ExecutorError::Sandbox(message);
+    let mut holder = std::process::Command::new("bwrap")
+        .args(bwrap_view(workspace, true))
+        .args(["--", "/bin/sh", "-c", "echo $$; exec sleep infinity"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| sandbox_error(format!("cannot start bwrap: {error}")))?;
+    let announced = holder.stdout.take().and_then(|stdout| {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).ok()?;
+        line.trim().parse::<u32>().ok()
+    });
+    let Some(pid) = announced else {
+        let _ = holder.kill();
+        let output = holder.wait_with_output();
+        let stderr = output
+            .map(|output| String::from_utf8_lossy(&output.stderr).trim().to_owned())
+            .unwrap_or_default();
+        return Err(sandbox_error(format!("bwrap did not start: {stderr}")));
+    };
+    let namespace = File::open(format!("/proc/{pid}/ns/mnt"))
+        .map_err(|error| sandbox_error(format!("cannot open the mount namespace: {error}")))?;
+    Ok(Kind::Namespace {
+        holder,
+        namespace: namespace.into(),
+    })
+}
+
+/// Replaces `/data` where it starts a path (`/data`, `/data/x`), not inside `/database` or
+/// `/x/data`.
+pub fn rewrite_workspace_paths(text: &str, workspace: &Path) -> String {
+    let replacement = workspace.display().to_string();
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find(WORKSPACE_MOUNT) {
+        let start = search + found;
+        let end = start + WORKSPACE_MOUNT.len();
+        let starts_path = start == 0 || !is_path_char(bytes[start - 1]);
+        let ends_segment = end == bytes.len() || !is_name_char(bytes[end]);
+        if starts_path && ends_segment {
+            out.push_str(&text[copied..start]);
+            out.push_str(&replacement);
+            copied = end;
+        }
+        search = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn is_name_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
+}
+
+fn is_path_char(byte: u8) -> bool {
+    is_name_char(byte) || byte == b'/'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_whole_data_paths() {
+        let ws = Path::new("/w/1");
+        assert_eq!(
+            rewrite_workspace_paths("cd /data/repo && ls /data", ws),
+            "cd /w/1/repo && ls /w/1"
+        );
+        assert_eq!(
+            rewrite_workspace_paths("/database /x/data data /data-x '/data'", ws),
+            "/database /x/data data /data-x '/w/1'"
+        );
+        assert_eq!(rewrite_workspace_paths("--out=/data/a", ws), "--out=/w/1/a");
+    }
+
+    #[test]
+    fn host_path_maps_only_the_workspace() {
+        let sandbox = Sandbox {
+            workspace: PathBuf::from("/w/1"),
+            kind: Kind::Rewrite,
+        };
+        assert_eq!(sandbox.host_path("/data"), PathBuf::from("/w/1"));
+        assert_eq!(sandbox.host_path("/data/a/b"), PathBuf::from("/w/1/a/b"));
+        assert_eq!(sandbox.host_path("/database"), PathBuf::from("/database"));
+        assert_eq!(sandbox.host_path("/tmp/x"), PathBuf::from("/tmp/x"));
+    }
+}

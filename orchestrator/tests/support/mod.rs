@@ -1,0 +1,133 @@
+//! Runs workflows through the real orchestrator, local executor and SQLite store in a temp dir.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use testloop_orchestrator::Orchestrator;
+use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus, Trigger};
+use testloop_orchestrator::executor::sandbox::SandboxMode;
+use testloop_orchestrator::run::{OrchestratorConfig, RunRequest};
+use testloop_orchestrator::spec;
+
+pub struct Finished {
+    pub orchestrator: Orchestrator,
+    pub record: ExecutionRecord,
+    pub steps: Vec<StepRecord>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Finished {
+    pub fn step(&self, path: &str) -> &StepRecord {
+        self.steps
+            .iter()
+            .find(|step| step.path == path)
+            .unwrap_or_else(|| panic!("no step {path} in {:#?}", self.steps))
+    }
+
+    pub fn status(&self, path: &str) -> StepStatus {
+        self.step(path).status
+    }
+
+    /// The whole log of a step, one string per line.
+    pub fn log(&self, path: &str) -> Vec<String> {
+        let reader = self
+            .orchestrator
+            .logs()
+            .reader(&self.record.id, path)
+            .unwrap_or_else(|error| panic!("no log for step {path}: {error}"));
+        reader
+            .lines(1..reader.line_count() + 1)
+            .expect("read log")
+            .into_iter()
+            .map(|line| line.text)
+            .collect()
+    }
+
+    /// The step's output without testloop's own `[testloop]` notes.
+    pub fn output(&self, path: &str) -> Vec<String> {
+        self.log(path)
+            .into_iter()
+            .filter(|line| !line.starts_with("[testloop]"))
+            .collect()
+    }
+}
+
+pub fn open(dir: &tempfile::TempDir, sandbox: SandboxMode) -> Orchestrator {
+    Orchestrator::open(OrchestratorConfig {
+        data_dir: dir.path().to_path_buf(),
+        sandbox,
+    })
+    .expect("open orchestrator")
+}
+
+pub fn save(orchestrator: &Orchestrator, yaml: &str) -> String {
+    let parsed = spec::parse(yaml).unwrap_or_else(|problems| {
+        panic!(
+            "invalid test workflow:\n{}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    let first = parsed.into_iter().next().expect("one workflow");
+    orchestrator.save_workflow(&first).expect("save workflow");
+    first.workflow.metadata.name
+}
+
+pub async fn run_with(yaml: &str, config: &[(&str, &str)], sandbox: SandboxMode) -> Finished {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let orchestrator = open(&dir, sandbox);
+    let name = save(&orchestrator, yaml);
+    let handle = orchestrator
+        .start(RunRequest {
+            workflow: name,
+            config: config
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            trigger: Trigger::Cli,
+        })
+        .expect("start");
+    let record = tokio::time::timeout(Duration::from_secs(120), handle.done)
+        .await
+        .expect("execution finished in time")
+        .expect("execution task");
+    let (record, steps) = orchestrator.execution(&record.id).expect("read back");
+    Finished {
+        orchestrator,
+        record,
+        steps,
+        dir,
+    }
+}
+
+pub async fn run(yaml: &str) -> Finished {
+    run_with(yaml, &[], SandboxMode::Auto).await
+}
+
+/// A workflow document around the given `spec:` body (indented by two spaces).
+pub fn workflow(name: &str, spec_body: &str) -> String {
+    let mut yaml = format!(
+        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: {name}\nspec:\n"
+    );
+    for line in spec_body.lines() {
+        yaml.push_str("  ");
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    yaml
+}
+
+/// Whether a process is gone (or a zombie waiting for a reaper that never comes).
+pub fn process_is_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}

@@ -1,0 +1,180 @@
+//! The command line, as clap sees it. Help texts teach by example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "testloop",
+    version,
+    about = "Run test workflows (Testkube TestWorkflow YAML) locally, keep their logs, and read them back.",
+    long_about = "Run test workflows (Testkube TestWorkflow YAML) on this machine, with every execution, \
+step result and log line kept in a data directory, so that you (or an AI agent) can read why a run \
+failed and compare it with the next one.",
+    after_help = "Examples:
+  testloop run examples/workflows/hello.yaml
+  testloop run examples/workflows/greet.yaml --set name=World
+  testloop validate my-workflow.yaml
+  testloop executions --workflow hello
+  testloop logs 01JD3 --step 2 --tail 50
+  testloop logs 01JD3 --grep 'FAIL|panicked' --context 3"
+)]
+pub struct Cli {
+    /// Where executions, logs and artifacts are kept [default: $TESTLOOP_HOME, else
+    /// ~/.local/share/testloop].
+    #[arg(long, global = true, env = "TESTLOOP_HOME", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workflow from a file (saving it as a new version when it changed) or by name.
+    #[command(after_help = "Examples:
+  testloop run examples/workflows/hello.yaml
+  testloop run examples/workflows/greet.yaml --set name=World --set times=3
+  testloop run examples/workflows/sample-project.yaml --workflow sample-project-failing
+  testloop run hello                 # the latest saved version of workflow `hello`
+
+Exit status: 0 when the execution passed, 1 when it failed, was aborted or timed out,
+2 when the workflow is invalid or cannot run. Ctrl-C aborts the execution (twice: quit now).")]
+    Run(RunArgs),
+
+    /// Check workflow files and print every problem with its line, column and field path.
+    #[command(after_help = "Examples:
+  testloop validate my-workflow.yaml
+  testloop validate ../shared/examples/testkube/*.yaml
+
+Output, one problem a line:  FILE:LINE:COLUMN: spec.steps[2].timeout: expected a duration like 90s or 5m
+Exit status: 0 when every file is valid, 1 otherwise.")]
+    Validate(ValidateArgs),
+
+    /// List executions, newest first.
+    #[command(after_help = "Examples:
+  testloop executions
+  testloop executions --workflow hello --status failed --limit 5")]
+    Executions(ExecutionsArgs),
+
+    /// Print an execution's step logs: the last lines by default, or a range, or what matches.
+    #[command(after_help = "Examples:
+  testloop logs 01JD3QX            # the last 100 lines of every step (an id prefix is enough)
+  testloop logs 01JD3QX --step 2 --tail 20
+  testloop logs 01JD3QX --step 2 --head 50
+  testloop logs 01JD3QX --step 2/1 --lines 200:260
+  testloop logs 01JD3QX --grep 'error|FAIL' --context 2
+  testloop logs 01JD3QX --step 2 --all")]
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A workflow file, or the name of a saved workflow.
+    #[arg(value_name = "FILE_OR_NAME")]
+    pub target: String,
+
+    /// A config value, typed by the workflow's `spec.config` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+
+    /// Which workflow of a file that holds several.
+    #[arg(short, long, value_name = "NAME")]
+    pub workflow: Option<String>,
+
+    /// How the workspace appears at /data: auto, namespace, bwrap or none.
+    #[arg(long, env = "TESTLOOP_SANDBOX", default_value = "auto")]
+    pub sandbox: String,
+
+    /// Lines of the failing step's log printed at the end.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub failure_lines: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workflow files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionsArgs {
+    /// Only executions of this workflow.
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+
+    /// Only executions with this status (queued, running, passed, failed, aborted, timed-out,
+    /// interrupted).
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+
+    /// At most this many.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Execution id, or a unique prefix of one.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+
+    /// Only this step (`2`, `2/1`, `setup/1`, `after/1`); all steps otherwise.
+    #[arg(long, value_name = "PATH")]
+    pub step: Option<String>,
+
+    /// The last N lines of each step.
+    #[arg(long, value_name = "N", conflicts_with_all = ["head", "lines", "all"])]
+    pub tail: Option<u64>,
+
+    /// The first N lines of each step.
+    #[arg(long, value_name = "N", conflicts_with_all = ["lines", "all"])]
+    pub head: Option<u64>,
+
+    /// Lines FROM:TO (1-based, inclusive).
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_line_range, conflicts_with = "all")]
+    pub lines: Option<(u64, u64)>,
+
+    /// Every line.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+
+    /// Lines of context around each --grep match.
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "grep")]
+    pub context: usize,
+
+    /// At most N --grep matches per step.
+    #[arg(long, default_value_t = 200, value_name = "N", requires = "grep")]
+    pub max_matches: usize,
+
+    /// Prefix each line with its time.
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
+    }
+}
+
+fn parse_line_range(text: &str) -> Result<(u64, u64), String> {
+    let parsed = text.split_once(':').and_then(|(from, to)| {
+        Some((from.trim().parse::<u64>().ok()?, to.trim().parse::<u64>().ok()?))
+    });
+    match parsed {
+        Some((from, to)) if from >= 1 && from <= to => Ok((from, to)),
+        _ => Err(format!(
+            "expected FROM:TO with 1 <= FROM <= TO, like 200:260, got `{text}`"
+        )),
+    }
+}

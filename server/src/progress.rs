@@ -1,0 +1,187 @@
+//! Live progress of a run: colours and a spinner on a terminal, plain lines when piped.
+
+use std::io::Write;
+use std::time::Duration;
+
+use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus};
+use testloop_orchestrator::run::format_duration;
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// Writes progress to stdout.
+pub struct Progress {
+    terminal: bool,
+    running: Option<StepRecord>,
+    frame: usize,
+}
+
+impl Progress {
+    pub fn new(terminal: bool) -> Self {
+        Self {
+            terminal,
+            running: None,
+            frame: 0,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.terminal {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn clear_spinner(&self, out: &mut impl Write) {
+        if self.terminal && self.running.is_some() {
+            let _ = write!(out, "\r\x1b[2K");
+        }
+    }
+
+    pub fn header(&self, text: &str) {
+        println!("{}", self.paint("1", text));
+    }
+
+    pub fn step_started(&mut self, step: &StepRecord) {
+        let mut out = std::io::stdout().lock();
+        self.clear_spinner(&mut out);
+        if self.terminal {
+            self.running = Some(step.clone());
+            self.draw_spinner(&mut out);
+        } else if step.attempts <= 1 {
+            let _ = writeln!(out, "{}[running] {} {}", indent(&step.path), step.path, step.name);
+        } else {
+            let _ = writeln!(
+                out,
+                "{}[retry {}] {} {}",
+                indent(&step.path),
+                step.attempts,
+                step.path,
+                step.name
+            );
+        }
+        let _ = out.flush();
+    }
+
+    pub fn step_finished(&mut self, step: &StepRecord) {
+        let mut out = std::io::stdout().lock();
+        self.clear_spinner(&mut out);
+        let (mark, colour) = match step.status {
+            StepStatus::Passed => ("✔", "32"),
+            StepStatus::Skipped => ("↷", "2"),
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => ("✖", "31"),
+            StepStatus::Aborted => ("■", "33"),
+            StepStatus::Queued | StepStatus::Running => ("…", "0"),
+        };
+        let duration = step_duration(step).map(format_duration).unwrap_or_default();
+        let message = step.message.as_deref().unwrap_or_default();
+        let status = if self.terminal {
+            format!("{} ", self.paint(colour, mark))
+        } else {
+            format!("[{}] ", step.status)
+        };
+        let detail = [duration.as_str(), message]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("  ");
+        let _ = writeln!(
+            out,
+            "{}{status}{} {}  {}",
+            indent(&step.path),
+            step.path,
+            step.name,
+            self.paint("2", &detail)
+        );
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|running| running.path == step.path)
+        {
+            self.running = None;
+        } else if self.running.is_some() {
+            self.draw_spinner(&mut out);
+        }
+        let _ = out.flush();
+    }
+
+    /// Advances the spinner (terminal only).
+    pub fn tick(&mut self) {
+        if !self.terminal || self.running.is_none() {
+            return;
+        }
+        self.frame = (self.frame + 1) % SPINNER.len();
+        let mut out = std::io::stdout().lock();
+        self.clear_spinner(&mut out);
+        self.draw_spinner(&mut out);
+        let _ = out.flush();
+    }
+
+    fn draw_spinner(&self, out: &mut impl Write) {
+        if let Some(step) = &self.running {
+            let elapsed = step
+                .started_at
+                .map(|start| {
+                    let micros = testloop_orchestrator::execution::now_micros() - start;
+                    format_duration(Duration::from_micros(micros.max(0) as u64))
+                })
+                .unwrap_or_default();
+            let attempt = if step.attempts > 1 {
+                format!(" (attempt {})", step.attempts)
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                out,
+                "{}{} {} {}{attempt}  {}",
+                indent(&step.path),
+                self.paint("36", SPINNER[self.frame]),
+                step.path,
+                step.name,
+                self.paint("2", &elapsed)
+            );
+        }
+    }
+
+    pub fn finished(&mut self, execution: &ExecutionRecord, steps: &[StepRecord]) {
+        let mut out = std::io::stdout().lock();
+        self.clear_spinner(&mut out);
+        self.running = None;
+        let total = execution
+            .finished_at
+            .zip(execution.started_at)
+            .map(|(end, start)| format_duration(Duration::from_micros((end - start).max(0) as u64)))
+            .unwrap_or_default();
+        let failed = steps
+            .iter()
+            .filter(|step| step.status.is_failure())
+            .count();
+        let verdict = execution.status.as_str().to_uppercase();
+        let colour = if execution.status == testloop_orchestrator::execution::ExecutionStatus::Passed
+        {
+            "1;32"
+        } else {
+            "1;31"
+        };
+        let mut summary = format!("{} in {total}: {} step(s)", self.paint(colour, &verdict), steps.len());
+        if failed > 0 {
+            summary.push_str(&format!(", {failed} failed"));
+        }
+        if let Some(error) = &execution.error {
+            summary.push_str(&format!(" ({error})"));
+        }
+        let _ = writeln!(out, "{summary}");
+        let _ = out.flush();
+    }
+}
+
+fn indent(path: &str) -> String {
+    "  ".repeat(path.matches('/').count().saturating_sub(usize::from(
+        path.starts_with("setup/") || path.starts_with("after/"),
+    )) + 1)
+}
+
+fn step_duration(step: &StepRecord) -> Option<Duration> {
+    let (start, end) = (step.started_at?, step.finished_at?);
+    Some(Duration::from_micros((end - start).max(0) as u64))
+}

@@ -1,0 +1,262 @@
+//! The `testloop` CLI as a user runs it: real binary, real data directory, real processes.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use testloop_tests::{execution_id, repo_root, run, testloop};
+
+#[test]
+fn the_readme_example_runs_and_passes() {
+    let data = tempfile::tempdir().unwrap();
+    let ran = run(data.path(), &["run", "examples/workflows/hello.yaml"]);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains("Read the greeting"), "{ran:?}");
+    assert!(ran.stdout.contains("[passed] 1 Read the greeting"), "{ran:?}");
+    assert!(ran.stdout.contains("[passed] after/1 Show the workspace"), "{ran:?}");
+    assert!(ran.stdout.contains("PASSED in"), "{ran:?}");
+    let id = execution_id(&ran);
+
+    let logs = run(data.path(), &["logs", &id, "--step", "1"]);
+    assert_eq!(logs.code, Some(0), "{logs:?}");
+    assert_eq!(logs.stdout.trim(), "hello from testloop");
+
+    let listed = run(data.path(), &["executions"]);
+    assert!(listed.stdout.contains(&id), "{listed:?}");
+    assert!(listed.stdout.contains("hello@v1"), "{listed:?}");
+    assert!(listed.stdout.contains("passed"), "{listed:?}");
+
+    // Running it again by name uses the saved version.
+    let again = run(data.path(), &["run", "hello"]);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_ne!(execution_id(&again), id);
+}
+
+#[test]
+fn a_failing_run_exits_non_zero_and_prints_the_failing_steps_last_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let ran = run(data.path(), &["run", "examples/workflows/failing.yaml"]);
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stdout.contains("[failed] 1 Unit tests"), "{ran:?}");
+    assert!(ran.stdout.contains("exited with code 101"), "{ran:?}");
+    assert!(ran.stdout.contains("[skipped] 2 Not reached"), "{ran:?}");
+    assert!(ran.stdout.contains("[passed] after/1 Cleanup always runs"), "{ran:?}");
+    assert!(ran.stdout.contains("FAILED in"), "{ran:?}");
+    let tail_start = ran.stdout.find("── last").expect("failure tail");
+    let tail = &ran.stdout[tail_start..];
+    assert!(tail.contains("assertion failed: left == right"), "{ran:?}");
+    assert!(tail.contains("testloop logs"), "{ran:?}");
+
+    let id = execution_id(&ran);
+    let grep = run(
+        data.path(),
+        &["logs", &id[..10], "--grep", "FAILED|assertion", "--context", "0"],
+    );
+    assert_eq!(grep.code, Some(0), "{grep:?}");
+    assert!(grep.stdout.contains("2: test parse_body ... FAILED"), "{grep:?}");
+    assert!(grep.stdout.contains("3: assertion failed"), "{grep:?}");
+    assert!(!grep.stdout.contains("parse_header"), "{grep:?}");
+
+    let failed = run(data.path(), &["executions", "--status", "failed"]);
+    assert!(failed.stdout.contains(&id), "{failed:?}");
+    let passed = run(data.path(), &["executions", "--status", "passed"]);
+    assert!(!passed.stdout.contains(&id), "{passed:?}");
+}
+
+#[test]
+fn every_example_workflow_validates_and_runs_as_documented() {
+    let data = tempfile::tempdir().unwrap();
+    for (file, expected) in [
+        ("hello.yaml", 0),
+        ("greet.yaml", 0),
+        ("controls.yaml", 0),
+        ("failing.yaml", 1),
+    ] {
+        let path = format!("examples/workflows/{file}");
+        let valid = run(data.path(), &["validate", &path]);
+        assert_eq!(valid.code, Some(0), "{file}: {valid:?}");
+        let ran = run(data.path(), &["run", &path]);
+        assert_eq!(ran.code, Some(expected), "{file}: {ran:?}");
+    }
+    let greeted = run(
+        data.path(),
+        &["run", "examples/workflows/greet.yaml", "--set", "name=O'Brien; id", "--set", "times=2"],
+    );
+    assert_eq!(greeted.code, Some(0), "{greeted:?}");
+    let id = execution_id(&greeted);
+    let logs = run(data.path(), &["logs", &id, "--step", "1"]);
+    assert_eq!(logs.stdout, "Hello, O'Brien; id!\nHello, O'Brien; id!\n");
+}
+
+#[test]
+fn the_testkube_reference_files_validate() {
+    let examples = repo_root().join("../shared/examples/testkube");
+    let data = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).expect("../shared/examples/testkube") {
+        let path = entry.unwrap().path();
+        let ran = run(data.path(), &["validate", path.to_str().unwrap()]);
+        assert_eq!(ran.code, Some(0), "{}: {ran:?}", path.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_place() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: Bad_Name\nspec:\n  steps:\n  - shell: echo hi\n    timeout: soon\n    colour: red\n",
+    )
+    .unwrap();
+    let ran = run(data.path(), &["validate", file.to_str().unwrap()]);
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    let shown = file.display().to_string();
+    assert!(ran.stderr.contains(&format!("{shown}:4:9: metadata.name")), "{ran:?}");
+    assert!(ran.stderr.contains(&format!("{shown}:8:14: spec.steps[0].timeout")), "{ran:?}");
+    assert!(ran.stderr.contains(&format!("{shown}:9:5: spec.steps[0].colour")), "{ran:?}");
+    assert!(ran.stderr.contains("3 problem(s)"), "{ran:?}");
+
+    let refused = run(data.path(), &["run", file.to_str().unwrap()]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+}
+
+#[test]
+fn bad_arguments_get_clear_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let missing = run(data.path(), &["run", "no-such-workflow"]);
+    assert_eq!(missing.code, Some(2));
+    assert!(missing.stderr.contains("no workflow named `no-such-workflow`"), "{missing:?}");
+
+    let bad_set = run(data.path(), &["run", "examples/workflows/greet.yaml", "--set", "oops"]);
+    assert_eq!(bad_set.code, Some(2));
+    assert!(bad_set.stderr.contains("expected KEY=VALUE"), "{bad_set:?}");
+
+    let unknown = run(data.path(), &["run", "examples/workflows/greet.yaml", "--set", "nmae=x"]);
+    assert_eq!(unknown.code, Some(2));
+    assert!(unknown.stderr.contains("config.nmae: unknown parameter"), "{unknown:?}");
+
+    let no_execution = run(data.path(), &["logs", "01XYZ"]);
+    assert_eq!(no_execution.code, Some(2));
+    assert!(no_execution.stderr.contains("01XYZ"), "{no_execution:?}");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LONG_RUNNING: &str = "apiVersion: testworkflows.testkube.io/v1
+kind: TestWorkflow
+metadata:
+  name: long-running
+spec:
+  steps:
+  - name: quick
+    shell: echo first step done
+  - name: slow
+    shell: |
+      i=0
+      while true; do i=$((i+1)); echo \"line $i\"; sleep 0.02; done
+";
+
+fn log_lines(data_dir: &Path) -> usize {
+    let logs = data_dir.join("logs");
+    std::fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|execution| std::fs::read_dir(execution.path()).into_iter().flatten().flatten())
+        .filter(|file| file.path().extension().is_some_and(|ext| ext == "log"))
+        .map(|file| std::fs::read_to_string(file.path()).unwrap_or_default().matches("line ").count())
+        .sum()
+}
+
+#[test]
+fn a_killed_runner_leaves_an_interrupted_execution_with_its_logs_intact() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("long.yaml");
+    std::fs::write(&file, LONG_RUNNING).unwrap();
+    let mut child = testloop(data.path())
+        .args(["run", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("log lines of the slow step", Duration::from_secs(30), || {
+        log_lines(data.path()) >= 20
+    });
+    // SIGKILL: no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let flushed_before_restart = log_lines(data.path());
+
+    let listed = run(data.path(), &["executions"]);
+    assert!(listed.stdout.contains("interrupted"), "{listed:?}");
+    let id = listed
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    let first = run(data.path(), &["logs", &id, "--step", "1"]);
+    assert_eq!(first.stdout.trim(), "first step done", "{first:?}");
+    let slow = run(data.path(), &["logs", &id, "--step", "2", "--all"]);
+    let lines: Vec<&str> = slow.stdout.lines().collect();
+    assert!(lines.len() >= 20, "{slow:?}");
+    assert!(lines.len() >= flushed_before_restart);
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("line {}", index + 1), "line {} of {slow:?}", index + 1);
+    }
+
+    let db = rusqlite::Connection::open(data.path().join("testloop.db")).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let statuses: Vec<(String, String)> = db
+        .prepare("SELECT path, status FROM steps WHERE execution_id = ?1 ORDER BY path")
+        .unwrap()
+        .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            ("1".to_owned(), "passed".to_owned()),
+            ("2".to_owned(), "interrupted".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn ctrl_c_aborts_the_execution_and_records_it() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("long.yaml");
+    std::fs::write(&file, LONG_RUNNING).unwrap();
+    let child = testloop(data.path())
+        .args(["run", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the slow step", Duration::from_secs(30), || log_lines(data.path()) >= 5);
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let ran: testloop_tests::Ran = child.wait_with_output().unwrap().into();
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stdout.contains("ABORTED"), "{ran:?}");
+    assert!(ran.stdout.contains("[aborted] 2 slow"), "{ran:?}");
+    let listed = run(data.path(), &["executions", "--status", "aborted"]);
+    assert!(listed.stdout.contains("long-running"), "{listed:?}");
+}
