@@ -49,7 +49,10 @@ fn ranges_head_and_tail_are_one_based_and_clamped() {
     write_lines(&store, "1", (1..=10).map(|i| format!("line {i}")));
     let r = store.reader(EXEC, "1").unwrap();
     assert_eq!(r.line_count(), 10);
-    assert_eq!(texts(&r.lines(3..6).unwrap()), ["line 3", "line 4", "line 5"]);
+    assert_eq!(
+        texts(&r.lines(3..6).unwrap()),
+        ["line 3", "line 4", "line 5"]
+    );
     assert_eq!(numbers(&r.lines(0..3).unwrap()), [1, 2]);
     assert_eq!(numbers(&r.lines(9..100).unwrap()), [9, 10]);
     assert!(r.lines(11..20).unwrap().is_empty());
@@ -120,7 +123,10 @@ fn lines_at_the_limit_stay_whole_and_longer_ones_are_split() {
             MAX_LINE_BYTES
         ]
     );
-    assert_eq!(lines[2].timestamp, 2, "split pieces keep the line's timestamp");
+    assert_eq!(
+        lines[2].timestamp, 2,
+        "split pieces keep the line's timestamp"
+    );
 }
 
 #[test]
@@ -342,7 +348,11 @@ fn grep_counts_all_matches_but_returns_at_most_max() {
 #[test]
 fn grep_invert_selects_non_matching_lines() {
     let (_d, store) = store();
-    write_lines(&store, "g", ["a".into(), "b".into(), "a".into(), "c".into()]);
+    write_lines(
+        &store,
+        "g",
+        ["a".into(), "b".into(), "a".into(), "c".into()],
+    );
     let r = grep(
         &store,
         "a",
@@ -374,7 +384,15 @@ fn grep_sees_split_lines_as_separate_lines() {
 #[test]
 fn steps_are_listed_in_tree_order_and_paths_round_trip() {
     let (_d, store) = store();
-    for step in ["10", "2/1", "1", "2", "2/shard-10", "2/shard-2", "odd name~%/x"] {
+    for step in [
+        "10",
+        "2/1",
+        "1",
+        "2",
+        "2/shard-10",
+        "2/shard-2",
+        "odd name~%/x",
+    ] {
         write_lines(&store, step, [step.to_string()]);
     }
     assert_eq!(
@@ -391,7 +409,10 @@ fn steps_are_listed_in_tree_order_and_paths_round_trip() {
     );
     for step in ["a/b", "~", "%41", ".", "..", "é/ü", " "] {
         let encoded = encode_step_path(step);
-        assert!(!encoded.contains('/') && !encoded.starts_with('.'), "{encoded}");
+        assert!(
+            !encoded.contains('/') && !encoded.starts_with('.'),
+            "{encoded}"
+        );
         assert_eq!(decode_step_path(&encoded).as_deref(), Some(step));
     }
     assert!(store.steps("01UNKNOWN").unwrap().is_empty());
@@ -418,10 +439,7 @@ fn unsafe_names_are_refused() {
             "{bad:?}"
         );
     }
-    assert!(matches!(
-        store.writer(EXEC, ""),
-        Err(Error::InvalidStep(_))
-    ));
+    assert!(matches!(store.writer(EXEC, ""), Err(Error::InvalidStep(_))));
     assert!(matches!(
         store.reader(EXEC, "nope"),
         Err(Error::NotFound { .. })

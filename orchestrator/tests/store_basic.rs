@@ -88,14 +88,22 @@ fn open_sets_wal_and_current_schema() {
 fn workflow_versions_are_kept_and_identical_saves_do_not_add_one() {
     let (_d, store) = open();
     let l = labels(&[("team", "core")]);
-    let v1 = store.save_workflow("smoke", "a: 1", Some("first"), &l).unwrap();
+    let v1 = store
+        .save_workflow("smoke", "a: 1", Some("first"), &l)
+        .unwrap();
     assert_eq!((v1.version, v1.created), (1, true));
-    let same = store.save_workflow("smoke", "a: 1", Some("first"), &l).unwrap();
+    let same = store
+        .save_workflow("smoke", "a: 1", Some("first"), &l)
+        .unwrap();
     assert_eq!((same.version, same.created), (1, false));
-    let v2 = store.save_workflow("smoke", "a: 2", None, &BTreeMap::new()).unwrap();
+    let v2 = store
+        .save_workflow("smoke", "a: 2", None, &BTreeMap::new())
+        .unwrap();
     assert_eq!((v2.version, v2.created), (2, true));
     // Going back to old content is a new version, not a rewind.
-    let v3 = store.save_workflow("smoke", "a: 1", Some("first"), &l).unwrap();
+    let v3 = store
+        .save_workflow("smoke", "a: 1", Some("first"), &l)
+        .unwrap();
     assert_eq!((v3.version, v3.created), (3, true));
 
     let latest = store.get_workflow("smoke", None).unwrap().unwrap();
@@ -117,10 +125,17 @@ fn list_and_delete_workflows() {
     store
         .save_workflow("b-flow", "b", Some("bee"), &labels(&[("k", "v")]))
         .unwrap();
-    store.save_workflow("a-flow", "a", None, &BTreeMap::new()).unwrap();
-    store.save_workflow("a-flow", "a2", Some("second"), &BTreeMap::new()).unwrap();
+    store
+        .save_workflow("a-flow", "a", None, &BTreeMap::new())
+        .unwrap();
+    store
+        .save_workflow("a-flow", "a2", Some("second"), &BTreeMap::new())
+        .unwrap();
     let list = store.list_workflows().unwrap();
-    let names: Vec<_> = list.iter().map(|w| (w.name.as_str(), w.latest_version)).collect();
+    let names: Vec<_> = list
+        .iter()
+        .map(|w| (w.name.as_str(), w.latest_version))
+        .collect();
     assert_eq!(names, [("a-flow", 2), ("b-flow", 1)]);
     assert_eq!(list[0].description.as_deref(), Some("second"));
     assert_eq!(list[1].labels, labels(&[("k", "v")]));
@@ -138,12 +153,16 @@ fn list_and_delete_workflows() {
     assert!(store.get_execution(&id(1)).unwrap().is_some());
 
     // Saving again brings it back, numbering on.
-    let back = store.save_workflow("a-flow", "a3", None, &BTreeMap::new()).unwrap();
+    let back = store
+        .save_workflow("a-flow", "a3", None, &BTreeMap::new())
+        .unwrap();
     assert_eq!((back.version, back.created), (3, true));
     assert_eq!(store.list_workflows().unwrap().len(), 2);
     // ...and identical content revives without a new version.
     store.delete_workflow("a-flow").unwrap();
-    let revived = store.save_workflow("a-flow", "a3", None, &BTreeMap::new()).unwrap();
+    let revived = store
+        .save_workflow("a-flow", "a3", None, &BTreeMap::new())
+        .unwrap();
     assert_eq!((revived.version, revived.created), (3, false));
     assert!(store.get_workflow("a-flow", None).unwrap().is_some());
 }
@@ -265,7 +284,9 @@ fn execution_id_prefixes_resolve_case_insensitively() {
         "01JBBBBBBBBBBBBBBBBBBBBBBB"
     );
     assert_eq!(
-        store.resolve_execution_id("01JAAAAAAAAAAAAAAAAAAAAAAB").unwrap(),
+        store
+            .resolve_execution_id("01JAAAAAAAAAAAAAAAAAAAAAAB")
+            .unwrap(),
         "01JAAAAAAAAAAAAAAAAAAAAAAB"
     );
     match store.resolve_execution_id("01ja") {
@@ -290,7 +311,17 @@ fn steps_upsert_and_come_back_in_tree_order() {
     store
         .insert_execution(&execution(&id(1), "w", ExecutionStatus::Running))
         .unwrap();
-    for path in ["10", "2/2", "1", "2", "2/10", "2/1", "3", "2/shard-10", "2/shard-9"] {
+    for path in [
+        "10",
+        "2/2",
+        "1",
+        "2",
+        "2/10",
+        "2/1",
+        "3",
+        "2/shard-10",
+        "2/shard-9",
+    ] {
         store
             .upsert_step(&step(&id(1), path, StepStatus::Running))
             .unwrap();
@@ -306,14 +337,26 @@ fn steps_upsert_and_come_back_in_tree_order() {
     let paths: Vec<_> = steps.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["1", "2", "2/1", "2/2", "2/10", "2/shard-9", "2/shard-10", "3", "10"]
+        [
+            "1",
+            "2",
+            "2/1",
+            "2/2",
+            "2/10",
+            "2/shard-9",
+            "2/shard-10",
+            "3",
+            "10"
+        ]
     );
     assert_eq!(steps[2], done);
     assert!(store.steps(&id(2)).unwrap().is_empty());
     // A step needs its execution.
-    assert!(store
-        .upsert_step(&step(&id(2), "1", StepStatus::Queued))
-        .is_err());
+    assert!(
+        store
+            .upsert_step(&step(&id(2), "1", StepStatus::Queued))
+            .is_err()
+    );
 }
 
 #[test]
@@ -323,7 +366,10 @@ fn step_path_ordering_is_numeric_by_segment() {
     assert_eq!(compare_step_paths("2", "2/1"), Less);
     assert_eq!(compare_step_paths("2/9", "10"), Less);
     assert_eq!(compare_step_paths("a2b", "a10a"), Less);
-    assert_eq!(compare_step_paths("99999999999999999999999", "100000000000000000000000"), Less);
+    assert_eq!(
+        compare_step_paths("99999999999999999999999", "100000000000000000000000"),
+        Less
+    );
     assert_eq!(compare_step_paths("01", "1"), Less, "a total order");
     assert_eq!(compare_step_paths("1/2", "1/2"), Equal);
 }
@@ -340,9 +386,15 @@ fn mark_interrupted_touches_only_unfinished_work() {
     store
         .insert_execution(&execution(&id(3), "w", ExecutionStatus::Passed))
         .unwrap();
-    store.upsert_step(&step(&id(1), "1", StepStatus::Passed)).unwrap();
-    store.upsert_step(&step(&id(1), "2", StepStatus::Running)).unwrap();
-    store.upsert_step(&step(&id(1), "3", StepStatus::Queued)).unwrap();
+    store
+        .upsert_step(&step(&id(1), "1", StepStatus::Passed))
+        .unwrap();
+    store
+        .upsert_step(&step(&id(1), "2", StepStatus::Running))
+        .unwrap();
+    store
+        .upsert_step(&step(&id(1), "3", StepStatus::Queued))
+        .unwrap();
 
     let active: Vec<_> = store
         .active_executions()
@@ -458,7 +510,11 @@ fn an_older_schema_is_upgraded_keeping_its_data() {
             }
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION, "from {from}");
+        assert_eq!(
+            store.schema_version().unwrap(),
+            SCHEMA_VERSION,
+            "from {from}"
+        );
         if from >= 1 {
             let old = store.get_execution("01JOLD").unwrap().unwrap();
             assert_eq!(old.status, ExecutionStatus::Running);
@@ -468,7 +524,10 @@ fn an_older_schema_is_upgraded_keeping_its_data() {
         store
             .insert_execution(&execution(&id(1), "w", ExecutionStatus::Queued))
             .unwrap();
-        assert_eq!(store.active_executions().unwrap().len(), 1 + usize::from(from >= 1));
+        assert_eq!(
+            store.active_executions().unwrap().len(),
+            1 + usize::from(from >= 1)
+        );
     }
 }
 
