@@ -77,7 +77,7 @@ fn generate(store: &LogStore, execution: &str, target: u64) -> (u64, f64) {
         line.extend_from_slice(format!("2026-01-01T00:00:00.{n:06}Z INFO test_{n} ").as_bytes());
         line.resize(line.len() + (n % 160) as usize, b'.');
         writer.append(n as i64, &line).expect("append");
-        if n % LINES_PER_FLUSH == 0 {
+        if n.is_multiple_of(LINES_PER_FLUSH) {
             writer.flush().expect("flush");
         }
     }

@@ -778,9 +778,7 @@ impl LogReader {
         let mut after_left = 0usize;
         let mut last_in_block = 0u64;
 
-        let mut data = BufReader::with_capacity(SCAN_CHUNK_BYTES, &self.files.data);
-        data.seek(SeekFrom::Start(0))
-            .map_err(io_err(&self.files.data_path))?;
+        let mut data = BufReader::with_capacity(SCAN_CHUNK_BYTES, AtReader::new(&self.files.data));
         let mut entries = EntryStream::new(self);
         let mut line = Vec::new();
         let mut current = entries.next_entry()?;
@@ -892,7 +890,7 @@ impl LogReader {
 /// Streams the entries of a reader's view in order: the index file, then the recovered extras.
 struct EntryStream<'a> {
     reader: &'a LogReader,
-    index: Option<BufReader<&'a File>>,
+    index: Option<BufReader<AtReader<'a>>>,
     next: u64,
 }
 
@@ -904,7 +902,7 @@ impl<'a> EntryStream<'a> {
                 .files
                 .index
                 .as_ref()
-                .map(|f| BufReader::with_capacity(SCAN_CHUNK_BYTES, f)),
+                .map(|f| BufReader::with_capacity(SCAN_CHUNK_BYTES, AtReader::new(f))),
             next: 0,
         }
     }
@@ -921,9 +919,6 @@ impl<'a> EntryStream<'a> {
             let index = self.index.as_mut().ok_or_else(|| {
                 io_err(path)(io::Error::other("index entries without an index file"))
             })?;
-            if n == 0 {
-                index.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
-            }
             let mut b = [0u8; INDEX_ENTRY_BYTES as usize];
             index.read_exact(&mut b).map_err(io_err(path))?;
             return Ok(Some(Entry::from_bytes(&b)));
@@ -932,6 +927,39 @@ impl<'a> EntryStream<'a> {
             .extra
             .get(to_index(n - view.indexed, usize::MAX))
             .copied())
+    }
+}
+
+/// Reads a file from its own position with positioned reads, leaving the file's shared cursor
+/// alone: several searches may run on one reader at once.
+struct AtReader<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl<'a> AtReader<'a> {
+    fn new(file: &'a File) -> Self {
+        Self { file, pos: 0 }
+    }
+}
+
+impl Read for AtReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for AtReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(_) => None,
+        };
+        self.pos = pos.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        Ok(self.pos)
     }
 }
 

@@ -445,3 +445,39 @@ fn unsafe_names_are_refused() {
         Err(Error::NotFound { .. })
     ));
 }
+
+#[test]
+fn one_reader_serves_concurrent_searches_and_reads() {
+    let (_d, store) = store();
+    write_lines(&store, "g", (1..=5000).map(|i| format!("row {i}")));
+    let reader = std::sync::Arc::new(store.reader(EXEC, "g").unwrap());
+    let handles: Vec<_> =
+        (0..4)
+            .map(|t| {
+                let reader = std::sync::Arc::clone(&reader);
+                std::thread::spawn(move || {
+                    let re = regex::Regex::new(&format!(r"^row \d*{t}$")).unwrap();
+                    for _ in 0..5 {
+                        let r = reader
+                            .grep(
+                                &re,
+                                GrepOptions {
+                                    context: 0,
+                                    max_matches: 10_000,
+                                    invert: false,
+                                },
+                            )
+                            .unwrap();
+                        assert_eq!(r.total_matches_seen, 500);
+                        assert!(r.blocks.iter().flat_map(|b| &b.lines).all(|l| {
+                            l.text == format!("row {}", l.number) && l.number % 10 == t
+                        }));
+                        assert_eq!(reader.tail(1).unwrap()[0].text, "row 5000");
+                    }
+                })
+            })
+            .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}

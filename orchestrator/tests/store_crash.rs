@@ -42,7 +42,7 @@ fn execution_id(i: u64) -> String {
 /// The text of the `n`th (1-based) line of the shared log: lengths vary so that writes end at
 /// every kind of place, and every ~500th line is big.
 fn line_text(n: u64) -> String {
-    let pad = if n % 500 == 0 {
+    let pad = if n.is_multiple_of(500) {
         20_000
     } else {
         (n % 300) as usize
