@@ -660,6 +660,9 @@ pub struct GrepResult {
 }
 
 /// Reads one step's log: a snapshot of the lines flushed when it was opened or last refreshed.
+/// Readers never write: the repairs they infer (see the module documentation) stay in memory
+/// until the next writer makes them on disk. A reader opened while a writer is in the middle of
+/// a write may see that write's last line cut short; the next reader sees it whole.
 #[derive(Debug)]
 pub struct LogReader {
     files: Files,
@@ -712,7 +715,8 @@ impl LogReader {
     }
 
     /// Lines whose 1-based numbers fall in `range` (clamped to what exists). Costs one read of
-    /// their index entries and one of their bytes, whatever the size of the log.
+    /// their index entries and one of their bytes, whatever the size of the log; memory grows
+    /// with the lines returned, so callers bound the range.
     pub fn lines(&self, range: Range<u64>) -> Result<Vec<LogLine>> {
         let count = self.line_count();
         let start = range.start.max(1);
