@@ -104,11 +104,14 @@ pub fn parse(text: &str) -> Result<Vec<ParsedWorkflow>, Vec<Problem>> {
             problems.extend(found);
             continue;
         };
-        found.extend(validate::validate_at(
-            document.index,
-            &workflow,
-            Some(&positions),
-        ));
+        // A value the deserializer refused was replaced by a neutral one (0, "", empty); checks of
+        // that stand-in would only repeat the problem in other words.
+        let refused: Vec<String> = found.iter().map(|p| p.path.clone()).collect();
+        found.extend(
+            validate::validate_at(document.index, &workflow, Some(&positions))
+                .into_iter()
+                .filter(|problem| !refused.iter().any(|r| is_within(&problem.path, r))),
+        );
         let name = &workflow.metadata.name;
         if !name.is_empty() {
             if let Some(first) = names.get(name) {
@@ -163,6 +166,12 @@ pub fn parse_file(path: &Path) -> Result<Vec<ParsedWorkflow>, Vec<Problem>> {
             path.display()
         ))]),
     }
+}
+
+/// Whether `path` is `ancestor` or lies below it.
+fn is_within(path: &str, ancestor: &str) -> bool {
+    path.strip_prefix(ancestor)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
 fn file_problem(message: String) -> Problem {
