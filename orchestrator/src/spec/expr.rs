@@ -732,13 +732,11 @@ fn lex(source: &str) -> Result<Vec<Token>, ExprError> {
             let start = i;
             while i < chars.len() {
                 let d = chars[i];
-                if d.is_ascii_alphanumeric() || d == '_' {
-                    i += 1;
-                } else if d == '.'
+                let joins_segments = d == '.'
                     && chars
                         .get(i + 1)
-                        .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_')
-                {
+                        .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_');
+                if d.is_ascii_alphanumeric() || d == '_' || joins_segments {
                     i += 1;
                 } else {
                     break;

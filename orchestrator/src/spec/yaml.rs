@@ -830,11 +830,7 @@ mod tests {
                     key,
                     Node {
                         kind,
-                        raw: if text == "~" || text == "null" {
-                            text.into()
-                        } else {
-                            text.into()
-                        },
+                        raw: text.into(),
                         line: 1,
                         column: 4,
                     },
