@@ -379,3 +379,14 @@ fn unsafe_places_are_refused() {
     let script = render("cat <<< {{ config.value }}", &scope, Quoting::Shell).unwrap();
     assert_eq!(script, "cat <<< 'x'");
 }
+
+#[test]
+fn long_chains_within_the_length_limit_evaluate() {
+    let sum = vec!["1"; 2048].join("+");
+    assert_eq!(eval(&sum), json!(2048));
+    let all = vec!["passed"; 512].join("&&");
+    assert_eq!(eval(&all), json!(true));
+    // `&&` and `||` do not evaluate what they do not need.
+    assert_eq!(eval("failed && nope"), json!(false));
+    assert_eq!(eval("passed || nope"), json!(true));
+}

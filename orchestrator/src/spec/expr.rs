@@ -79,7 +79,10 @@ enum Ast {
     Name(String),
     Not(Box<Ast>),
     Neg(Box<Ast>),
-    Binary(BinOp, Box<Ast>, Box<Ast>),
+    /// Operators of one precedence level applied left to right: `a + b - c`. Kept flat, not as
+    /// nested pairs, so that a long chain (`a && b && ...`, thousands of terms within the length
+    /// limit) is evaluated and dropped without deep recursion.
+    Chain(Box<Ast>, Vec<(BinOp, Ast)>),
     Ternary(Box<Ast>, Box<Ast>, Box<Ast>),
     Call(Function, Vec<Ast>),
 }
@@ -183,9 +186,10 @@ fn collect_names(ast: &Ast, names: &mut Vec<String>) {
             }
         }
         Ast::Not(inner) | Ast::Neg(inner) => collect_names(inner, names),
-        Ast::Binary(_, a, b) => {
-            collect_names(a, names);
-            collect_names(b, names);
+        Ast::Chain(first, rest) => {
+            collect_names(first, names);
+            rest.iter()
+                .for_each(|(_, operand)| collect_names(operand, names));
         }
         Ast::Ternary(a, b, c) => {
             collect_names(a, names);
@@ -894,17 +898,22 @@ impl ExprParser {
         let Some(operators) = LEVELS.get(level) else {
             return self.unary();
         };
-        let mut left = self.binary(level + 1)?;
+        let first = self.binary(level + 1)?;
+        let mut rest = Vec::new();
         'outer: loop {
             for (punct, op) in *operators {
                 if self.eat(punct) {
-                    let right = self.binary(level + 1)?;
-                    left = Ast::Binary(*op, Box::new(left), Box::new(right));
+                    rest.push((*op, self.binary(level + 1)?));
                     continue 'outer;
                 }
             }
-            return Ok(left);
+            break;
         }
+        Ok(if rest.is_empty() {
+            first
+        } else {
+            Ast::Chain(Box::new(first), rest)
+        })
     }
 
     fn unary(&mut self) -> Result<Ast, ExprError> {
@@ -1008,13 +1017,18 @@ fn eval(ast: &Ast, scope: &dyn Scope) -> Result<Value, ExprError> {
                 eval(no, scope)
             }
         }
-        Ast::Binary(BinOp::And, a, b) => Ok(Value::Bool(
-            truthy(&eval(a, scope)?) && truthy(&eval(b, scope)?),
-        )),
-        Ast::Binary(BinOp::Or, a, b) => Ok(Value::Bool(
-            truthy(&eval(a, scope)?) || truthy(&eval(b, scope)?),
-        )),
-        Ast::Binary(op, a, b) => binary(*op, &eval(a, scope)?, &eval(b, scope)?),
+        Ast::Chain(first, rest) => {
+            let mut value = eval(first, scope)?;
+            for (op, operand) in rest {
+                value = match op {
+                    // Short-circuit: the right side is not evaluated when the left decides.
+                    BinOp::And => Value::Bool(truthy(&value) && truthy(&eval(operand, scope)?)),
+                    BinOp::Or => Value::Bool(truthy(&value) || truthy(&eval(operand, scope)?)),
+                    _ => binary(*op, &value, &eval(operand, scope)?)?,
+                };
+            }
+            Ok(value)
+        }
         Ast::Call(function, args) => {
             let args = args
                 .iter()
