@@ -283,10 +283,11 @@ impl Orchestrator {
             record.status = status;
             record.error = error;
             record.finished_at = Some(now_micros());
-            if let Err(error) = inner.store.finish_execution(
+            if let Err(error) = inner.store.update_execution(
                 &record.id,
                 record.status,
-                record.finished_at.unwrap_or_default(),
+                None,
+                record.finished_at,
                 record.error.as_deref(),
             ) {
                 tracing::error!(execution = %record.id, %error, "cannot record the end of an execution");
@@ -319,7 +320,7 @@ impl Orchestrator {
             .inner
             .store
             .get_execution(&id)?
-            .ok_or_else(|| store::Error::ExecutionNotFound(id.clone()))?;
+            .ok_or_else(|| store::Error::ExecutionNotFound { id: id.clone() })?;
         let steps = self.inner.store.steps(&id)?;
         Ok((record, steps))
     }

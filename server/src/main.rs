@@ -364,20 +364,21 @@ fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
         if let Some(regex) = &grep {
             let found = reader.grep(
                 regex,
-                &logs::GrepOptions {
+                logs::GrepOptions {
                     context: args.context,
                     max_matches: args.max_matches,
+                    invert: false,
                 },
             )?;
             let mut last: Option<u64> = None;
             for block in &found.blocks {
-                if last.is_some_and(|end| block.first().is_some_and(|line| line.number > end + 1)) {
+                if last.is_some_and(|end| block.lines.first().is_some_and(|line| line.number > end + 1)) {
                     println!("--");
                 }
-                for line in block {
-                    print_line(line, args.timestamps, true);
+                for line in &block.lines {
+                    print_numbered(line.number, line.timestamp, &line.text, args.timestamps, true);
                 }
-                last = block.last().map(|line| line.number);
+                last = block.lines.last().map(|line| line.number);
             }
             if found.truncated {
                 println!(
@@ -415,12 +416,16 @@ fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
 }
 
 fn print_line(line: &LogLine, timestamps: bool, numbered: bool) {
+    print_numbered(line.number, line.timestamp, &line.text, timestamps, numbered);
+}
+
+fn print_numbered(number: u64, timestamp: i64, text: &str, timestamps: bool, numbered: bool) {
     let mut prefix = String::new();
     if numbered {
-        prefix.push_str(&format!("{}: ", line.number));
+        prefix.push_str(&format!("{number}: "));
     }
     if timestamps {
-        prefix.push_str(&format!("{} ", format_timestamp(line.timestamp)));
+        prefix.push_str(&format!("{} ", format_timestamp(timestamp)));
     }
-    println!("{prefix}{}", line.text);
+    println!("{prefix}{text}");
 }

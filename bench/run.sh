@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# testloop's engine benchmarks, each compared side by side with the plain-shell equivalent in the
+# same run (ratios, because these machines are noisy). Results go to stdout as Markdown rows for
+# BENCHMARKS.md.
+#
+#   bash bench/run.sh            # all
+#   bash bench/run.sh steps      # (a) 200 steps of `true` vs the same 200 processes from a shell loop
+#   bash bench/run.sh output     # (b) a step printing 1 GB vs `cmd > file`
+#   bash bench/run.sh tail       # (c) tail of the last 100 lines of 1 MB, 100 MB and 1 GB logs
+#
+# Needs hyperfine (apt-get install hyperfine). BENCH_OUTPUT_BYTES shrinks (b) for a quick look.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+which=${1:-all}
+command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
+cargo build --release -q -p testloop-server
+bin=$PWD/target/release/testloop
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export TESTLOOP_HOME=$work/home
+
+median() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(' '.join(str(x['median']) for x in r))" "$1"; }
+
+if [[ $which == all || $which == steps ]]; then
+  {
+    printf 'apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: bench-200-steps\nspec:\n  steps:\n'
+    for _ in $(seq 200); do printf '  - shell: "true"\n'; done
+  } > "$work/steps.yaml"
+  "$bin" run "$work/steps.yaml" >/dev/null
+  # The same processes testloop starts for a `shell: "true"` step: /bin/sh -c 'set -e; true'.
+  hyperfine -N --warmup 2 --runs 15 --export-json "$work/steps.json" \
+    -n 'testloop run (200 steps)' "$bin run bench-200-steps" \
+    -n 'shell loop (200 processes)' "/bin/sh -c 'for i in \$(seq 200); do /bin/sh -c \"set -e
+true\"; done'" >&2
+  read -r ours theirs < <(median "$work/steps.json")
+  python3 -c "import sys; o,t=map(float,sys.argv[1:]); print(f'| (a) 200 steps of true | testloop {o*1000:.0f} ms | shell loop {t*1000:.0f} ms | ratio {o/t:.2f} (goal <= 1.2) |')" "$ours" "$theirs"
+fi
+
+if [[ $which == all || $which == output ]]; then
+  bytes=${BENCH_OUTPUT_BYTES:-1000000000}
+  # 100-byte lines (99 characters and a newline), as fast as `yes` can print them.
+  line=$(printf 'x%.0s' $(seq 99))
+  cat > "$work/output.yaml" <<YAML
+apiVersion: testworkflows.testkube.io/v1
+kind: TestWorkflow
+metadata:
+  name: bench-output
+spec:
+  steps:
+  - shell: yes $line | head -c $bytes
+YAML
+  "$bin" run "$work/output.yaml" >/dev/null
+  hyperfine -N --warmup 1 --runs 5 --export-json "$work/output.json" \
+    -n 'testloop run (1 step printing)' "$bin run bench-output" \
+    -n 'cmd > file' "/bin/sh -c 'yes $line | head -c $bytes > $work/plain.out'" >&2
+  read -r ours theirs < <(median "$work/output.json")
+  python3 -c "import sys; o,t,b=map(float,sys.argv[1:]); print(f'| (b) step printing {b/1e9:g} GB | testloop {b/o/1e6:.0f} MB/s | cmd > file {b/t/1e6:.0f} MB/s | throughput ratio {t/o:.2f} (goal >= 0.7) |')" "$ours" "$theirs" "$bytes"
+fi
+
+if [[ $which == all || $which == tail ]]; then
+  cargo bench -q -p testloop-orchestrator --bench log_tail
+fi
