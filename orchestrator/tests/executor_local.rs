@@ -209,7 +209,7 @@ async fn content_files_are_written_under_data_before_the_steps() {
     let host_data_existed = Path::new("/data").exists();
     let done = run(&workflow(
         "files",
-        "content:\n  files:\n  - path: /data/scripts/check.sh\n    content: |\n      echo from-script\n    mode: 0755\n  - path: notes.txt\n    content: relative to /data\nsteps:\n- shell: /data/scripts/check.sh && cat /data/notes.txt && pwd",
+        "content:\n  files:\n  - path: /data/scripts/check.sh\n    content: |\n      echo from-script\n    mode: 0755\n  - path: notes.txt\n    content: relative to /data\nsteps:\n- shell: /data/scripts/check.sh && cat /data/notes.txt && echo && pwd",
     ))
     .await;
     assert_eq!(done.record.status, ExecutionStatus::Passed, "{:?}", done.log("1"));
@@ -364,7 +364,7 @@ async fn the_rewrite_fallback_maps_data_without_namespaces() {
     let done = run_with(
         &workflow(
             "rewrite",
-            "content:\n  files:\n  - {path: /data/in.txt, content: fallback}\nsteps:\n- workingDir: /data/sub\n  shell: cat /data/in.txt && test \"$(pwd)\" = \"$TESTLOOP_WORKSPACE/sub\" && echo ok",
+            "content:\n  files:\n  - {path: /data/in.txt, content: fallback}\nsteps:\n- workingDir: /data/sub\n  shell: cat /data/in.txt && echo && test \"$(pwd)\" = \"$TESTLOOP_WORKSPACE/sub\" && echo ok",
         ),
         &[],
         SandboxMode::None,
@@ -383,7 +383,7 @@ async fn the_per_step_bubblewrap_mode_maps_data() {
     let done = run_with(
         &workflow(
             "bwrap",
-            "content:\n  files:\n  - {path: /data/in.txt, content: bwrap}\nsteps:\n- shell: cat /data/in.txt && pwd",
+            "content:\n  files:\n  - {path: /data/in.txt, content: bwrap}\nsteps:\n- shell: cat /data/in.txt && echo && pwd",
         ),
         &[],
         SandboxMode::Bwrap,

@@ -153,7 +153,10 @@ impl Launcher for LocalLauncher<'_> {
             })
             .collect::<Vec<_>>();
         let destination = self.artifacts_dir.to_path_buf();
-        let outcome = tokio::task::spawn_blocking(move || copy_artifacts(&base, &patterns, &destination))
+        let workspace = self.sandbox.host_path(WORKSPACE_MOUNT);
+        let outcome = tokio::task::spawn_blocking(move || {
+            copy_artifacts(&base, &workspace, &patterns, &destination)
+        })
             .await
             .unwrap_or_else(|error| Err(format!("artifact collection crashed: {error}")));
         match outcome {
@@ -354,10 +357,15 @@ struct Copied {
     truncated: Option<String>,
 }
 
-/// Copies files under `base` matching any of `patterns` (host paths, absolute or relative to
-/// `base`) into `destination`, keeping their path relative to `base` (or, for files outside it,
-/// their absolute path without the leading `/`).
-fn copy_artifacts(base: &Path, patterns: &[String], destination: &Path) -> Result<Copied, String> {
+/// Copies files matching any of `patterns` (host paths, absolute or relative to `base`) into
+/// `destination`, keeping their path relative to `base`; a file outside `base` keeps the path the
+/// steps saw, without its leading `/` (`data/artifacts/report.xml`).
+fn copy_artifacts(
+    base: &Path,
+    workspace: &Path,
+    patterns: &[String],
+    destination: &Path,
+) -> Result<Copied, String> {
     let mut builder = GlobSetBuilder::new();
     let mut roots: Vec<PathBuf> = Vec::new();
     for pattern in patterns {
@@ -410,10 +418,13 @@ fn copy_artifacts(base: &Path, patterns: &[String], destination: &Path) -> Resul
                 copied.truncated = Some(format!("more than {MAX_ARTIFACT_BYTES} bytes"));
                 return Ok(copied);
             }
-            let relative = path
-                .strip_prefix(base)
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|_| path.strip_prefix("/").unwrap_or(&path).to_path_buf());
+            let relative = match (path.strip_prefix(base), path.strip_prefix(workspace)) {
+                (Ok(inside_base), _) => inside_base.to_path_buf(),
+                (Err(_), Ok(inside_workspace)) => {
+                    Path::new(WORKSPACE_MOUNT.trim_start_matches('/')).join(inside_workspace)
+                }
+                (Err(_), Err(_)) => path.strip_prefix("/").unwrap_or(&path).to_path_buf(),
+            };
             let target = destination.join(relative);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)
