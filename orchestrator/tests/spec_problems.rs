@@ -805,3 +805,21 @@ fn every_independent_problem_is_reported() {
         "2:7: kind: expected `TestWorkflow`; found \"Workflow\""
     );
 }
+
+#[test]
+fn nested_anchors_are_bounded_too() {
+    // Every level anchored: each anchor keeps a copy of everything below it.
+    let mut inner = vec!["1"; 20_000].join(",");
+    for level in 0..40 {
+        inner = format!("&l{level} [{inner}]");
+    }
+    let found = problems(&with_spec(&format!("  pvcs:\n    deep: {inner}\n")));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .contains("anchors (`&name`) in this document hold more than 200000"),
+        "{}",
+        found[0]
+    );
+}

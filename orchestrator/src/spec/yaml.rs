@@ -325,6 +325,8 @@ struct Builder {
     anchors: HashMap<usize, AnchoredNode>,
     /// Nodes built so far, aliases counted in full.
     nodes: usize,
+    /// Nodes copied into `anchors`.
+    anchored_nodes: usize,
     /// While > 0, events are being skipped: a collection nested too deeply, counted in levels.
     skipping: usize,
     /// Set when the document can no longer be built (alias budget); its events are drained.
@@ -341,6 +343,7 @@ impl Builder {
             root: None,
             anchors: HashMap::new(),
             nodes: 0,
+            anchored_nodes: 0,
             skipping: 0,
             abandoned: false,
             problems: Vec::new(),
@@ -537,8 +540,30 @@ impl Builder {
             return;
         }
         if anchor != 0 {
+            let size = node.size();
+            // Each anchor keeps a copy of its node. Nested anchors copy the same nodes again, so
+            // the copies get a budget of their own, or anchors on every level of a deep tree
+            // would multiply memory the alias budget never sees.
+            self.anchored_nodes = self.anchored_nodes.saturating_add(size);
+            if self.anchored_nodes > MAX_YAML_NODES {
+                let path = self.current_path();
+                let (line, column) = (node.line, node.column);
+                self.problem(
+                    path,
+                    line,
+                    column,
+                    format!(
+                        "anchors (`&name`) in this document hold more than {MAX_YAML_NODES} YAML \
+                         nodes; the limit is {MAX_YAML_NODES}"
+                    ),
+                );
+                self.abandoned = true;
+                self.stack.clear();
+                self.anchors.clear();
+                return;
+            }
             let anchored = AnchoredNode {
-                size: node.size(),
+                size,
                 height: node.height(),
                 node: node.clone(),
             };
