@@ -644,7 +644,7 @@ impl Builder {
                 path,
                 line,
                 column,
-                format!("unsupported tag `{tag}` on a {expected}"),
+                format!("unsupported tag `{}` on a {expected}", show_tag(tag)),
             );
         }
     }
@@ -699,7 +699,7 @@ impl Builder {
             });
         }
         if !tag.is_yaml_core_schema() {
-            return Err(format!("unsupported tag `{tag}`"));
+            return Err(format!("unsupported tag `{}`", show_tag(tag)));
         }
         let resolved = resolve_plain(text);
         let ok = match (tag.suffix.as_str(), &resolved) {
@@ -718,7 +718,7 @@ impl Builder {
                 return Ok(NodeKind::Float(*i as f64));
             }
             ("int" | "float" | "bool" | "null", _) => false,
-            _ => return Err(format!("unsupported tag `{tag}` on a scalar")),
+            _ => return Err(format!("unsupported tag `{}` on a scalar", show_tag(tag))),
         };
         if ok {
             Ok(resolved)
@@ -729,6 +729,15 @@ impl Builder {
                 tag.suffix
             ))
         }
+    }
+}
+
+/// A tag as its writer spelt it: `!!int` rather than the resolved `tag:yaml.org,2002:int`.
+fn show_tag(tag: &Tag) -> String {
+    if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
     }
 }
 
