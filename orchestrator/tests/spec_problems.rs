@@ -278,7 +278,7 @@ fn missing_name() {
         "metadata.name",
         4,
         3,
-        &["`metadata.name` is required"],
+        &["required: every workflow needs a name"],
     );
 }
 
@@ -726,6 +726,14 @@ fn empty_document_in_the_middle() {
 
 #[test]
 fn unsupported_tag() {
+    let found = problems(&with_spec("  pvcs:\n    a: !!binary aGk=\n"));
+    check(
+        &found[0],
+        "spec.pvcs.a",
+        7,
+        8,
+        &["unsupported tag `!!binary` on a scalar"],
+    );
     one(
         &with_spec("  steps:\n  - shell: !secret token\n"),
         "spec.steps[0].shell",
@@ -804,4 +812,55 @@ fn every_independent_problem_is_reported() {
         found[0].to_string(),
         "2:7: kind: expected `TestWorkflow`; found \"Workflow\""
     );
+}
+
+#[test]
+fn nested_anchors_are_bounded_too() {
+    // Every level anchored: each anchor keeps a copy of everything below it.
+    let mut inner = vec!["1"; 20_000].join(",");
+    for level in 0..40 {
+        inner = format!("&l{level} [{inner}]");
+    }
+    let found = problems(&with_spec(&format!("  pvcs:\n    deep: {inner}\n")));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .contains("anchors (`&name`) in this document hold more than 200000"),
+        "{}",
+        found[0]
+    );
+}
+
+#[test]
+fn odd_inputs_are_problems_not_panics() {
+    for text in [
+        "[",
+        "{",
+        "]",
+        "*a",
+        "&a",
+        "a: *nope",
+        "? [a, b]\n: c\n",
+        "!!binary aGk=",
+        "%YAML 1.2\n---\na: 1\n",
+        "...\n",
+        "---\n...\n---\n",
+        "a: b: c",
+        "- - - -",
+        "\u{feff}apiVersion: x",
+        "key: \"unterminated",
+        "a: 'é\u{1F600}'\nb: [",
+        "spec: {steps: [{parallel: {steps: [{shell: 1}]}}]}",
+        "apiVersion: [1]\nkind: {a: b}\nmetadata: 3\n",
+        "metadata:\n  name: demo\n  labels: [a]\n",
+        "spec:\n  config:\n    x: {type: [string]}\n",
+        "spec:\n  steps: [1, 'a', null, true]\n",
+    ] {
+        let result = spec::parse(text);
+        assert!(result.is_err(), "{text:?} should not be a valid workflow");
+        for problem in result.unwrap_err() {
+            assert!(!problem.message.is_empty());
+        }
+    }
 }

@@ -24,7 +24,8 @@ pub const MAX_YAML_DEPTH: usize = 64;
 
 /// Most YAML nodes in one document, counting every alias (`*name`) as a full copy of what it
 /// refers to. Protects against "billion laughs" files whose aliases multiply a few lines into
-/// gigabytes.
+/// gigabytes. The nodes held by anchors (`&name`) have a budget of the same size, since nested
+/// anchors each keep their own copy.
 pub const MAX_YAML_NODES: usize = 200_000;
 
 /// Longest `metadata.name`: a DNS-1123 label, as Kubernetes names resources after it.

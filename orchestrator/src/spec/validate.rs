@@ -142,7 +142,10 @@ impl Validator<'_> {
     fn metadata_name(&mut self, name: &str) {
         let path = "metadata.name";
         if name.is_empty() {
-            self.at(path, "`metadata.name` is required");
+            self.at(
+                path,
+                "required: every workflow needs a name (lowercase letters, digits and `-`)",
+            );
             return;
         }
         let mut wrong = Vec::new();

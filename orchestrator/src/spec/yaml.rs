@@ -325,6 +325,8 @@ struct Builder {
     anchors: HashMap<usize, AnchoredNode>,
     /// Nodes built so far, aliases counted in full.
     nodes: usize,
+    /// Nodes copied into `anchors`.
+    anchored_nodes: usize,
     /// While > 0, events are being skipped: a collection nested too deeply, counted in levels.
     skipping: usize,
     /// Set when the document can no longer be built (alias budget); its events are drained.
@@ -341,6 +343,7 @@ impl Builder {
             root: None,
             anchors: HashMap::new(),
             nodes: 0,
+            anchored_nodes: 0,
             skipping: 0,
             abandoned: false,
             problems: Vec::new(),
@@ -537,8 +540,30 @@ impl Builder {
             return;
         }
         if anchor != 0 {
+            let size = node.size();
+            // Each anchor keeps a copy of its node. Nested anchors copy the same nodes again, so
+            // the copies get a budget of their own, or anchors on every level of a deep tree
+            // would multiply memory the alias budget never sees.
+            self.anchored_nodes = self.anchored_nodes.saturating_add(size);
+            if self.anchored_nodes > MAX_YAML_NODES {
+                let path = self.current_path();
+                let (line, column) = (node.line, node.column);
+                self.problem(
+                    path,
+                    line,
+                    column,
+                    format!(
+                        "anchors (`&name`) in this document hold more than {MAX_YAML_NODES} YAML \
+                         nodes; the limit is {MAX_YAML_NODES}"
+                    ),
+                );
+                self.abandoned = true;
+                self.stack.clear();
+                self.anchors.clear();
+                return;
+            }
             let anchored = AnchoredNode {
-                size: node.size(),
+                size,
                 height: node.height(),
                 node: node.clone(),
             };
@@ -619,7 +644,7 @@ impl Builder {
                 path,
                 line,
                 column,
-                format!("unsupported tag `{tag}` on a {expected}"),
+                format!("unsupported tag `{}` on a {expected}", show_tag(tag)),
             );
         }
     }
@@ -674,7 +699,7 @@ impl Builder {
             });
         }
         if !tag.is_yaml_core_schema() {
-            return Err(format!("unsupported tag `{tag}`"));
+            return Err(format!("unsupported tag `{}`", show_tag(tag)));
         }
         let resolved = resolve_plain(text);
         let ok = match (tag.suffix.as_str(), &resolved) {
@@ -693,7 +718,7 @@ impl Builder {
                 return Ok(NodeKind::Float(*i as f64));
             }
             ("int" | "float" | "bool" | "null", _) => false,
-            _ => return Err(format!("unsupported tag `{tag}` on a scalar")),
+            _ => return Err(format!("unsupported tag `{}` on a scalar", show_tag(tag))),
         };
         if ok {
             Ok(resolved)
@@ -704,6 +729,15 @@ impl Builder {
                 tag.suffix
             ))
         }
+    }
+}
+
+/// A tag as its writer spelt it: `!!int` rather than the resolved `tag:yaml.org,2002:int`.
+fn show_tag(tag: &Tag) -> String {
+    if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
     }
 }
 
