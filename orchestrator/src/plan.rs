@@ -219,10 +219,16 @@ fn check_constraints(value: &Value, parameter: &ParameterSpec) -> std::result::R
     if let Value::String(text) = value {
         let length = text.chars().count() as u64;
         if parameter.min_length.is_some_and(|min| length < min) {
-            return Err(format!("shorter than minLength {}", parameter.min_length.unwrap_or_default()));
+            return Err(format!(
+                "shorter than minLength {}",
+                parameter.min_length.unwrap_or_default()
+            ));
         }
         if parameter.max_length.is_some_and(|max| length > max) {
-            return Err(format!("longer than maxLength {}", parameter.max_length.unwrap_or_default()));
+            return Err(format!(
+                "longer than maxLength {}",
+                parameter.max_length.unwrap_or_default()
+            ));
         }
         if let Some(pattern) = &parameter.pattern {
             let regex = regex::Regex::new(pattern)
@@ -234,10 +240,16 @@ fn check_constraints(value: &Value, parameter: &ParameterSpec) -> std::result::R
     }
     if let Some(number) = value.as_f64() {
         if parameter.minimum.is_some_and(|min| number < min) {
-            return Err(format!("below minimum {}", parameter.minimum.unwrap_or_default()));
+            return Err(format!(
+                "below minimum {}",
+                parameter.minimum.unwrap_or_default()
+            ));
         }
         if parameter.maximum.is_some_and(|max| number > max) {
-            return Err(format!("above maximum {}", parameter.maximum.unwrap_or_default()));
+            return Err(format!(
+                "above maximum {}",
+                parameter.maximum.unwrap_or_default()
+            ));
         }
     }
     Ok(())
@@ -262,7 +274,9 @@ fn plan_files(content: Option<&model::Content>) -> Result<Vec<UnitFile>> {
             let mode = match &file.mode {
                 None => None,
                 Some(Value::Number(number)) => number.as_u64().and_then(|m| u32::try_from(m).ok()),
-                Some(Value::String(text)) => u32::from_str_radix(text.trim_start_matches("0o"), 8).ok(),
+                Some(Value::String(text)) => {
+                    u32::from_str_radix(text.trim_start_matches("0o"), 8).ok()
+                }
                 Some(_) => None,
             };
             if file.mode.is_some() && mode.is_none() {
@@ -287,7 +301,11 @@ fn absolute_in_workspace(path: &str, base: &str) -> String {
     } else if path.is_empty() || path == "." {
         base.to_owned()
     } else {
-        format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches("./"))
+        format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            path.trim_start_matches("./")
+        )
     }
 }
 
@@ -391,9 +409,17 @@ struct StepContext {
 
 fn refuse_unsupported_step(step: &Step, field: &str) -> Result<()> {
     let checks: [(bool, &str, &str); 7] = [
-        (step.parallel.is_some(), "parallel", "`parallel` (workers, matrix, shards)"),
+        (
+            step.parallel.is_some(),
+            "parallel",
+            "`parallel` (workers, matrix, shards)",
+        ),
         (!step.services.is_empty(), "services", "`services`"),
-        (step.execute.is_some(), "execute", "`execute` (other workflows)"),
+        (
+            step.execute.is_some(),
+            "execute",
+            "`execute` (other workflows)",
+        ),
         (step.template.is_some(), "template", "`template`"),
         (!step.use_templates.is_empty(), "use", "`use` (templates)"),
         (step.content.is_some(), "content", "`content` on a step"),
@@ -414,7 +440,9 @@ fn plan_step(
     let field = &context.field;
     refuse_unsupported_step(step, field)?;
     let mut own = match &step.container {
-        Some(container) => inherited.with_container(container, scope, &format!("{field}.container"))?,
+        Some(container) => {
+            inherited.with_container(container, scope, &format!("{field}.container"))?
+        }
         None => inherited.clone(),
     };
     if let Some(dir) = &step.working_dir {
@@ -434,7 +462,9 @@ fn plan_step(
             .transpose()
     };
     let condition = parse_condition(
-        step.condition.as_deref().unwrap_or(context.default_condition),
+        step.condition
+            .as_deref()
+            .unwrap_or(context.default_condition),
         &format!("{field}.condition"),
     )?;
     let retry = step
@@ -490,7 +520,10 @@ fn plan_step(
         })
         .collect::<Result<Vec<_>>>()?;
     if !step.setup.is_empty() {
-        return Err(unsupported(format!("{field}.setup"), "`setup` inside a step"));
+        return Err(unsupported(
+            format!("{field}.setup"),
+            "`setup` inside a step",
+        ));
     }
 
     let name = step
@@ -547,9 +580,11 @@ fn plan_action(
         });
     let container = step.container.as_ref();
     let (command, args, command_field) = match run {
-        Some(run) if run.command.is_some() || run.args.is_some() => {
-            (run.command.clone(), run.args.clone(), format!("{field}.run"))
-        }
+        Some(run) if run.command.is_some() || run.args.is_some() => (
+            run.command.clone(),
+            run.args.clone(),
+            format!("{field}.run"),
+        ),
         _ => (
             container.and_then(|c| c.command.clone()),
             container.and_then(|c| c.args.clone()),
@@ -608,12 +643,10 @@ fn derive_name(action: Option<&Action>, path: &str) -> String {
             .find(|line| !line.is_empty())
             .unwrap_or_default()
             .to_owned(),
-        Some(Command::Exec { program, args }) => {
-            std::iter::once(program.as_str())
-                .chain(args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
+        Some(Command::Exec { program, args }) => std::iter::once(program.as_str())
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
         None => String::new(),
     };
     if text.is_empty() {

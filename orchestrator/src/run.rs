@@ -14,9 +14,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::execution::{
-    ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros,
-};
+use crate::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros};
 use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
 use crate::executor::{Executor, Unit, UnitOutcome, UnitSink};
@@ -157,7 +155,10 @@ impl Orchestrator {
     }
 
     fn lease_path(&self, execution: &str) -> PathBuf {
-        self.inner.data_dir.join("runs").join(format!("{execution}.lock"))
+        self.inner
+            .data_dir
+            .join("runs")
+            .join(format!("{execution}.lock"))
     }
 
     fn recover(&self) -> Result<()> {
@@ -296,7 +297,9 @@ impl Orchestrator {
             lock(&inner.running).remove(&record.id);
             drop(lease);
             let _ = std::fs::remove_file(&lease_path);
-            let _ = inner.events.send(RunEvent::ExecutionFinished(record.clone()));
+            let _ = inner
+                .events
+                .send(RunEvent::ExecutionFinished(record.clone()));
             record
         });
         Ok(RunHandle { id, events, done })
@@ -332,7 +335,9 @@ impl Orchestrator {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records what a unit reports and broadcasts it.

@@ -169,7 +169,10 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 
 fn parse_line_range(text: &str) -> Result<(u64, u64), String> {
     let parsed = text.split_once(':').and_then(|(from, to)| {
-        Some((from.trim().parse::<u64>().ok()?, to.trim().parse::<u64>().ok()?))
+        Some((
+            from.trim().parse::<u64>().ok()?,
+            to.trim().parse::<u64>().ok()?,
+        ))
     });
     match parsed {
         Some((from, to)) if from >= 1 && from <= to => Ok((from, to)),

@@ -158,7 +158,10 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
         };
         orchestrator.save_workflow(chosen)?;
         chosen.workflow.metadata.name.clone()
-    } else if args.target.contains('/') || args.target.ends_with(".yaml") || args.target.ends_with(".yml") {
+    } else if args.target.contains('/')
+        || args.target.ends_with(".yaml")
+        || args.target.ends_with(".yml")
+    {
         bail!("no such file: {}", args.target);
     } else {
         args.target.clone()
@@ -213,8 +216,12 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
     // Events sent just before the end may still be queued.
     while let Ok(event) = events.try_recv() {
         match event {
-            RunEvent::StepStarted(step) if step.execution_id == handle.id => progress.step_started(&step),
-            RunEvent::StepFinished(step) if step.execution_id == handle.id => progress.step_finished(&step),
+            RunEvent::StepStarted(step) if step.execution_id == handle.id => {
+                progress.step_started(&step)
+            }
+            RunEvent::StepFinished(step) if step.execution_id == handle.id => {
+                progress.step_finished(&step)
+            }
             _ => {}
         }
     }
@@ -237,7 +244,12 @@ fn names(parsed: &[spec::ParsedWorkflow]) -> String {
 }
 
 /// The last lines of the first failing step that has a log, and how to read more.
-fn print_failure_tail(orchestrator: &Orchestrator, execution: &str, steps: &[StepRecord], lines: u64) {
+fn print_failure_tail(
+    orchestrator: &Orchestrator,
+    execution: &str,
+    steps: &[StepRecord],
+    lines: u64,
+) {
     let failing = steps
         .iter()
         .filter(|step| step.status.is_failure())
@@ -261,7 +273,10 @@ fn print_failure_tail(orchestrator: &Orchestrator, execution: &str, steps: &[Ste
     for line in &tail {
         println!("{}", line.text);
     }
-    println!("── full log: testloop logs {execution} --step {} --all", step.path);
+    println!(
+        "── full log: testloop logs {execution} --step {} --all",
+        step.path
+    );
 }
 
 fn executions(data_dir: &Path, args: cli::ExecutionsArgs) -> Result<ExitCode> {
@@ -322,17 +337,20 @@ fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
     let (record, steps) = orchestrator.execution(&args.execution)?;
     let selected: Vec<&StepRecord> = match &args.step {
         Some(path) => {
-            let step = steps.iter().find(|step| &step.path == path).with_context(|| {
-                format!(
-                    "execution {} has no step `{path}`; its steps: {}",
-                    record.id,
-                    steps
-                        .iter()
-                        .map(|step| step.path.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
+            let step = steps
+                .iter()
+                .find(|step| &step.path == path)
+                .with_context(|| {
+                    format!(
+                        "execution {} has no step `{path}`; its steps: {}",
+                        record.id,
+                        steps
+                            .iter()
+                            .map(|step| step.path.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
             vec![step]
         }
         None => steps.iter().collect(),
@@ -372,11 +390,22 @@ fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
             )?;
             let mut last: Option<u64> = None;
             for block in &found.blocks {
-                if last.is_some_and(|end| block.lines.first().is_some_and(|line| line.number > end + 1)) {
+                if last.is_some_and(|end| {
+                    block
+                        .lines
+                        .first()
+                        .is_some_and(|line| line.number > end + 1)
+                }) {
                     println!("--");
                 }
                 for line in &block.lines {
-                    print_numbered(line.number, line.timestamp, &line.text, args.timestamps, true);
+                    print_numbered(
+                        line.number,
+                        line.timestamp,
+                        &line.text,
+                        args.timestamps,
+                        true,
+                    );
                 }
                 last = block.lines.last().map(|line| line.number);
             }
@@ -416,7 +445,13 @@ fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
 }
 
 fn print_line(line: &LogLine, timestamps: bool, numbered: bool) {
-    print_numbered(line.number, line.timestamp, &line.text, timestamps, numbered);
+    print_numbered(
+        line.number,
+        line.timestamp,
+        &line.text,
+        timestamps,
+        numbered,
+    );
 }
 
 fn print_numbered(number: u64, timestamp: i64, text: &str, timestamps: bool, numbered: bool) {

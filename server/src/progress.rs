@@ -49,7 +49,13 @@ impl Progress {
             self.running = Some(step.clone());
             self.draw_spinner(&mut out);
         } else if step.attempts <= 1 {
-            let _ = writeln!(out, "{}[running] {} {}", indent(&step.path), step.path, step.name);
+            let _ = writeln!(
+                out,
+                "{}[running] {} {}",
+                indent(&step.path),
+                step.path,
+                step.name
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -152,18 +158,19 @@ impl Progress {
             .zip(execution.started_at)
             .map(|(end, start)| format_duration(Duration::from_micros((end - start).max(0) as u64)))
             .unwrap_or_default();
-        let failed = steps
-            .iter()
-            .filter(|step| step.status.is_failure())
-            .count();
+        let failed = steps.iter().filter(|step| step.status.is_failure()).count();
         let verdict = execution.status.as_str().to_uppercase();
-        let colour = if execution.status == testloop_orchestrator::execution::ExecutionStatus::Passed
-        {
-            "1;32"
-        } else {
-            "1;31"
-        };
-        let mut summary = format!("{} in {total}: {} step(s)", self.paint(colour, &verdict), steps.len());
+        let colour =
+            if execution.status == testloop_orchestrator::execution::ExecutionStatus::Passed {
+                "1;32"
+            } else {
+                "1;31"
+            };
+        let mut summary = format!(
+            "{} in {total}: {} step(s)",
+            self.paint(colour, &verdict),
+            steps.len()
+        );
         if failed > 0 {
             summary.push_str(&format!(", {failed} failed"));
         }
@@ -176,9 +183,11 @@ impl Progress {
 }
 
 fn indent(path: &str) -> String {
-    "  ".repeat(path.matches('/').count().saturating_sub(usize::from(
-        path.starts_with("setup/") || path.starts_with("after/"),
-    )) + 1)
+    "  ".repeat(
+        path.matches('/').count().saturating_sub(usize::from(
+            path.starts_with("setup/") || path.starts_with("after/"),
+        )) + 1,
+    )
 }
 
 fn step_duration(step: &StepRecord) -> Option<Duration> {

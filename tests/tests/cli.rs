@@ -12,8 +12,14 @@ fn the_readme_example_runs_and_passes() {
     let ran = run(data.path(), &["run", "examples/workflows/hello.yaml"]);
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(ran.stdout.contains("Read the greeting"), "{ran:?}");
-    assert!(ran.stdout.contains("[passed] 1 Read the greeting"), "{ran:?}");
-    assert!(ran.stdout.contains("[passed] after/1 Show the workspace"), "{ran:?}");
+    assert!(
+        ran.stdout.contains("[passed] 1 Read the greeting"),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stdout.contains("[passed] after/1 Show the workspace"),
+        "{ran:?}"
+    );
     assert!(ran.stdout.contains("PASSED in"), "{ran:?}");
     let id = execution_id(&ran);
 
@@ -40,7 +46,10 @@ fn a_failing_run_exits_non_zero_and_prints_the_failing_steps_last_lines() {
     assert!(ran.stdout.contains("[failed] 1 Unit tests"), "{ran:?}");
     assert!(ran.stdout.contains("exited with code 101"), "{ran:?}");
     assert!(ran.stdout.contains("[skipped] 2 Not reached"), "{ran:?}");
-    assert!(ran.stdout.contains("[passed] after/1 Cleanup always runs"), "{ran:?}");
+    assert!(
+        ran.stdout.contains("[passed] after/1 Cleanup always runs"),
+        "{ran:?}"
+    );
     assert!(ran.stdout.contains("FAILED in"), "{ran:?}");
     let tail_start = ran.stdout.find("── last").expect("failure tail");
     let tail = &ran.stdout[tail_start..];
@@ -50,10 +59,20 @@ fn a_failing_run_exits_non_zero_and_prints_the_failing_steps_last_lines() {
     let id = execution_id(&ran);
     let grep = run(
         data.path(),
-        &["logs", &id[..10], "--grep", "FAILED|assertion", "--context", "0"],
+        &[
+            "logs",
+            &id[..10],
+            "--grep",
+            "FAILED|assertion",
+            "--context",
+            "0",
+        ],
     );
     assert_eq!(grep.code, Some(0), "{grep:?}");
-    assert!(grep.stdout.contains("2: test parse_body ... FAILED"), "{grep:?}");
+    assert!(
+        grep.stdout.contains("2: test parse_body ... FAILED"),
+        "{grep:?}"
+    );
     assert!(grep.stdout.contains("3: assertion failed"), "{grep:?}");
     assert!(!grep.stdout.contains("parse_header"), "{grep:?}");
 
@@ -80,7 +99,14 @@ fn every_example_workflow_validates_and_runs_as_documented() {
     }
     let greeted = run(
         data.path(),
-        &["run", "examples/workflows/greet.yaml", "--set", "name=O'Brien; id", "--set", "times=2"],
+        &[
+            "run",
+            "examples/workflows/greet.yaml",
+            "--set",
+            "name=O'Brien; id",
+            "--set",
+            "times=2",
+        ],
     );
     assert_eq!(greeted.code, Some(0), "{greeted:?}");
     let id = execution_id(&greeted);
@@ -114,9 +140,20 @@ fn validate_reports_every_problem_with_its_place() {
     let ran = run(data.path(), &["validate", file.to_str().unwrap()]);
     assert_eq!(ran.code, Some(1), "{ran:?}");
     let shown = file.display().to_string();
-    assert!(ran.stderr.contains(&format!("{shown}:4:9: metadata.name")), "{ran:?}");
-    assert!(ran.stderr.contains(&format!("{shown}:8:14: spec.steps[0].timeout")), "{ran:?}");
-    assert!(ran.stderr.contains(&format!("{shown}:9:5: spec.steps[0].colour")), "{ran:?}");
+    assert!(
+        ran.stderr.contains(&format!("{shown}:4:9: metadata.name")),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stderr
+            .contains(&format!("{shown}:8:14: spec.steps[0].timeout")),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stderr
+            .contains(&format!("{shown}:9:5: spec.steps[0].colour")),
+        "{ran:?}"
+    );
     assert!(ran.stderr.contains("3 problem(s)"), "{ran:?}");
 
     let refused = run(data.path(), &["run", file.to_str().unwrap()]);
@@ -128,15 +165,29 @@ fn bad_arguments_get_clear_errors() {
     let data = tempfile::tempdir().unwrap();
     let missing = run(data.path(), &["run", "no-such-workflow"]);
     assert_eq!(missing.code, Some(2));
-    assert!(missing.stderr.contains("no workflow named `no-such-workflow`"), "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("no workflow named `no-such-workflow`"),
+        "{missing:?}"
+    );
 
-    let bad_set = run(data.path(), &["run", "examples/workflows/greet.yaml", "--set", "oops"]);
+    let bad_set = run(
+        data.path(),
+        &["run", "examples/workflows/greet.yaml", "--set", "oops"],
+    );
     assert_eq!(bad_set.code, Some(2));
     assert!(bad_set.stderr.contains("expected KEY=VALUE"), "{bad_set:?}");
 
-    let unknown = run(data.path(), &["run", "examples/workflows/greet.yaml", "--set", "nmae=x"]);
+    let unknown = run(
+        data.path(),
+        &["run", "examples/workflows/greet.yaml", "--set", "nmae=x"],
+    );
     assert_eq!(unknown.code, Some(2));
-    assert!(unknown.stderr.contains("config.nmae: unknown parameter"), "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("config.nmae: unknown parameter"),
+        "{unknown:?}"
+    );
 
     let no_execution = run(data.path(), &["logs", "01XYZ"]);
     assert_eq!(no_execution.code, Some(2));
@@ -171,9 +222,19 @@ fn log_lines(data_dir: &Path) -> usize {
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|execution| std::fs::read_dir(execution.path()).into_iter().flatten().flatten())
+        .flat_map(|execution| {
+            std::fs::read_dir(execution.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .filter(|file| file.path().extension().is_some_and(|ext| ext == "log"))
-        .map(|file| std::fs::read_to_string(file.path()).unwrap_or_default().matches("line ").count())
+        .map(|file| {
+            std::fs::read_to_string(file.path())
+                .unwrap_or_default()
+                .matches("line ")
+                .count()
+        })
         .sum()
 }
 
@@ -188,9 +249,11 @@ fn a_killed_runner_leaves_an_interrupted_execution_with_its_logs_intact() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("log lines of the slow step", Duration::from_secs(30), || {
-        log_lines(data.path()) >= 20
-    });
+    wait_for(
+        "log lines of the slow step",
+        Duration::from_secs(30),
+        || log_lines(data.path()) >= 20,
+    );
     // SIGKILL: no chance to clean up.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -213,7 +276,12 @@ fn a_killed_runner_leaves_an_interrupted_execution_with_its_logs_intact() {
     assert!(lines.len() >= 20, "{slow:?}");
     assert!(lines.len() >= flushed_before_restart);
     for (index, line) in lines.iter().enumerate() {
-        assert_eq!(*line, format!("line {}", index + 1), "line {} of {slow:?}", index + 1);
+        assert_eq!(
+            *line,
+            format!("line {}", index + 1),
+            "line {} of {slow:?}",
+            index + 1
+        );
     }
 
     let db = rusqlite::Connection::open(data.path().join("testloop.db")).unwrap();
@@ -248,7 +316,9 @@ fn ctrl_c_aborts_the_execution_and_records_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the slow step", Duration::from_secs(30), || log_lines(data.path()) >= 5);
+    wait_for("the slow step", Duration::from_secs(30), || {
+        log_lines(data.path()) >= 5
+    });
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);

@@ -123,7 +123,9 @@ impl Launcher for LocalLauncher<'_> {
         if let Some(image) = &action.image {
             note(
                 log,
-                &format!("image {image} is not applied by the local executor: the step runs on this machine"),
+                &format!(
+                    "image {image} is not applied by the local executor: the step runs on this machine"
+                ),
             );
         }
         if is_under_workspace(&action.working_dir) {
@@ -138,11 +140,7 @@ impl Launcher for LocalLauncher<'_> {
         }
     }
 
-    async fn collect_artifacts(
-        &self,
-        rule: &ArtifactRule,
-        log: &mut LogWriter,
-    ) -> Option<String> {
+    async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut LogWriter) -> Option<String> {
         let base = self.sandbox.host_path(&rule.working_dir);
         let patterns = rule
             .patterns
@@ -157,8 +155,8 @@ impl Launcher for LocalLauncher<'_> {
         let outcome = tokio::task::spawn_blocking(move || {
             copy_artifacts(&base, &workspace, &patterns, &destination)
         })
-            .await
-            .unwrap_or_else(|error| Err(format!("artifact collection crashed: {error}")));
+        .await
+        .unwrap_or_else(|error| Err(format!("artifact collection crashed: {error}")));
         match outcome {
             Ok(copied) => {
                 note(
@@ -202,9 +200,9 @@ fn spawn(sandbox: &Sandbox, action: &Action) -> Result<(tokio::process::Child, O
             PIPE_BUFFER_BYTES,
         );
     }
-    let child = command.spawn().map_err(|error| {
-        format!("cannot start `{}`: {error}", describe(&action.command))
-    })?;
+    let child = command
+        .spawn()
+        .map_err(|error| format!("cannot start `{}`: {error}", describe(&action.command)))?;
     // Our copies of the write end must close now, or the pipe never reports end of output.
     drop(command);
     Ok((child, reader))
@@ -463,7 +461,10 @@ mod tests {
             literal_prefix(Path::new("/w/target/surefire-reports/**/*")),
             PathBuf::from("/w/target/surefire-reports")
         );
-        assert_eq!(literal_prefix(Path::new("/w/a/report.xml")), PathBuf::from("/w/a"));
+        assert_eq!(
+            literal_prefix(Path::new("/w/a/report.xml")),
+            PathBuf::from("/w/a")
+        );
         assert_eq!(literal_prefix(Path::new("/w/*.xml")), PathBuf::from("/w"));
     }
 

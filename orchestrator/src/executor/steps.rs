@@ -52,8 +52,7 @@ pub trait Launcher: Send + Sync {
 
     /// Copies the files matched by `rule` into the execution's artifacts, saying what it did in
     /// `log`. Returns a problem worth failing the step for, if any.
-    async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut LogWriter)
-    -> Option<String>;
+    async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut LogWriter) -> Option<String>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,7 +294,9 @@ impl<'a> Walker<'a> {
     /// Waits, unless the unit is aborted or runs out of time first.
     async fn pause(&mut self, delay: Duration) -> bool {
         let until = Instant::now() + delay;
-        let limit = self.unit_deadline.map_or(until, |deadline| deadline.min(until));
+        let limit = self
+            .unit_deadline
+            .map_or(until, |deadline| deadline.min(until));
         tokio::select! {
             _ = self.cancel.cancelled() => { self.stop = Some(Stop::Aborted); false }
             _ = tokio::time::sleep_until(limit) => {
@@ -350,13 +351,12 @@ impl<'a> Walker<'a> {
             result = invert(result);
         }
 
-        if let (Some(rule), Some(log)) = (&step.artifacts, log) {
-            if let Some(problem) = self.launcher.collect_artifacts(rule, log).await
-                && result.status == StepStatus::Passed
-            {
-                result.status = StepStatus::Failed;
-                result.message = Some(problem);
-            }
+        if let (Some(rule), Some(log)) = (&step.artifacts, log)
+            && let Some(problem) = self.launcher.collect_artifacts(rule, log).await
+            && result.status == StepStatus::Passed
+        {
+            result.status = StepStatus::Failed;
+            result.message = Some(problem);
         }
         result
     }
@@ -383,7 +383,10 @@ impl<'a> Walker<'a> {
             Ended::Signaled(signal) => Attempt {
                 status: StepStatus::Failed,
                 exit_code: None,
-                message: Some(format!("killed by signal {signal} ({})", signal_name(signal))),
+                message: Some(format!(
+                    "killed by signal {signal} ({})",
+                    signal_name(signal)
+                )),
             },
             Ended::FailedToStart(reason) => Attempt {
                 status: StepStatus::Failed,
@@ -399,7 +402,8 @@ impl<'a> Walker<'a> {
                 };
             }
             Ended::TimedOut => {
-                let unit_deadline_hit = self.unit_deadline.is_some() && deadline == self.unit_deadline;
+                let unit_deadline_hit =
+                    self.unit_deadline.is_some() && deadline == self.unit_deadline;
                 let message = if unit_deadline_hit {
                     self.stop = Some(Stop::DeadlineExceeded);
                     stop_reason(Stop::DeadlineExceeded).to_owned()
