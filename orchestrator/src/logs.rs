@@ -441,6 +441,8 @@ pub struct LogWriter {
     index: File,
     data_buf: Vec<u8>,
     index_buf: Vec<u8>,
+    /// The unfinished last line of a stream fed through [`LogWriter::write_output`].
+    pending: Vec<u8>,
     /// Length of the data including what is still buffered: the offset of the next line.
     data_len: u64,
     lines: u64,
@@ -483,6 +485,7 @@ impl LogWriter {
             index,
             data_buf: Vec::new(),
             index_buf: Vec::new(),
+            pending: Vec::new(),
             data_len: view.data_len,
             lines: view.line_count(),
         };
@@ -528,6 +531,57 @@ impl LogWriter {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Appends a chunk of a process's output as it was read: every complete line is stored (a
+    /// trailing `\r` dropped), and an unfinished last line waits for the next chunk or for
+    /// [`LogWriter::finish_output`]. This is the fast path for streams: one scan of the chunk.
+    pub fn write_output(&mut self, timestamp: TimestampMicros, chunk: &[u8]) -> Result<()> {
+        let mut start = 0;
+        for newline in memchr::memchr_iter(b'\n', chunk) {
+            let line = &chunk[start..newline];
+            start = newline + 1;
+            if self.pending.is_empty() {
+                self.push_output_line(timestamp, line);
+            } else {
+                let mut whole = std::mem::take(&mut self.pending);
+                whole.extend_from_slice(line);
+                self.push_output_line(timestamp, &whole);
+            }
+        }
+        self.pending.extend_from_slice(&chunk[start..]);
+        // A line that never ends is stored in pieces rather than held in memory.
+        while self.pending.len() > MAX_LINE_BYTES {
+            let cut = split_point(&self.pending);
+            let rest = self.pending.split_off(cut);
+            let piece = std::mem::replace(&mut self.pending, rest);
+            self.push_line(timestamp, &piece);
+        }
+        if self.data_buf.len() >= WRITE_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Stores the unfinished last line of the stream, if any.
+    pub fn finish_output(&mut self, timestamp: TimestampMicros) -> Result<()> {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.push_output_line(timestamp, &line);
+        }
+        self.flush()
+    }
+
+    fn push_output_line(&mut self, timestamp: TimestampMicros, line: &[u8]) {
+        let mut rest = line.strip_suffix(b"\r").unwrap_or(line);
+        loop {
+            let cut = split_point(rest);
+            self.push_line(timestamp, &rest[..cut]);
+            rest = &rest[cut..];
+            if rest.is_empty() {
+                break;
+            }
+        }
     }
 
     fn push_line(&mut self, timestamp: TimestampMicros, bytes: &[u8]) {

@@ -570,3 +570,64 @@ async fn config_values_are_checked_against_their_parameters() {
             .contains("unknown parameter; this workflow declares: env, workers")
     );
 }
+
+#[tokio::test]
+async fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let done = run(&workflow(
+        "stubborn",
+        "steps:\n- timeout: 500ms\n  shell: |\n    trap 'echo got-term' TERM\n    echo waiting\n    while true; do sleep 0.05; done",
+    ))
+    .await;
+    let step = done.step("1");
+    assert_eq!(step.status, StepStatus::TimedOut);
+    let elapsed =
+        Duration::from_micros((step.finished_at.unwrap() - step.started_at.unwrap()) as u64);
+    let grace = testloop_orchestrator::executor::local::TERMINATE_GRACE;
+    assert!(
+        elapsed >= grace,
+        "killed before the grace period: {elapsed:?}"
+    );
+    assert!(elapsed < grace + Duration::from_secs(5), "took {elapsed:?}");
+    let output = done.output("1");
+    assert_eq!(output[0], "waiting");
+    assert!(output.contains(&"got-term".to_owned()), "{output:?}");
+}
+
+#[tokio::test]
+async fn a_polite_step_stops_on_sigterm_and_its_last_words_are_kept() {
+    let done = run(&workflow(
+        "polite",
+        "steps:\n- timeout: 300ms\n  shell: |\n    trap 'echo cleaning-up; exit 143' TERM\n    while true; do sleep 0.05; done",
+    ))
+    .await;
+    let step = done.step("1");
+    assert_eq!(step.status, StepStatus::TimedOut);
+    let elapsed =
+        Duration::from_micros((step.finished_at.unwrap() - step.started_at.unwrap()) as u64);
+    assert!(
+        elapsed < testloop_orchestrator::executor::local::TERMINATE_GRACE,
+        "{elapsed:?}"
+    );
+    assert_eq!(done.output("1"), vec!["cleaning-up"]);
+}
+
+#[tokio::test]
+async fn output_held_open_by_an_escaped_process_does_not_hang_the_step() {
+    // setsid puts the background process in a session of its own, out of the step's process
+    // group: it keeps the output pipe open after the step's shell exits.
+    let done = run(&workflow(
+        "escaped",
+        "steps:\n- shell: |\n    setsid sh -c 'sleep 5' &\n    echo main-done",
+    ))
+    .await;
+    let step = done.step("1");
+    assert_eq!(step.status, StepStatus::Passed);
+    let elapsed =
+        Duration::from_micros((step.finished_at.unwrap() - step.started_at.unwrap()) as u64);
+    let drain = testloop_orchestrator::executor::local::DRAIN_AFTER_EXIT;
+    assert!(
+        elapsed >= drain && elapsed < drain + Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    assert_eq!(done.output("1"), vec!["main-done"]);
+}

@@ -481,3 +481,50 @@ fn one_reader_serves_concurrent_searches_and_reads() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn streamed_output_is_cut_into_lines_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::new(dir.path());
+    let mut writer = store.writer("01STREAM", "1").unwrap();
+    writer.write_output(1, b"one\ntw").unwrap();
+    writer.write_output(2, b"o\r\nthr").unwrap();
+    writer.write_output(3, b"ee\n\nlast").unwrap();
+    assert_eq!(writer.line_count(), 4, "the unfinished line waits");
+    writer.finish_output(4).unwrap();
+    let reader = store.reader("01STREAM", "1").unwrap();
+    let lines = reader.lines(1..10).unwrap();
+    let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
+    assert_eq!(texts, vec!["one", "two", "three", "", "last"]);
+    let stamps: Vec<i64> = lines.iter().map(|line| line.timestamp).collect();
+    assert_eq!(stamps, vec![1, 2, 3, 3, 4]);
+}
+
+#[test]
+fn a_streamed_line_that_never_ends_is_stored_in_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::new(dir.path());
+    let mut writer = store.writer("01STREAM", "1").unwrap();
+    let chunk = vec![b'x'; 1000];
+    for _ in 0..(2 * MAX_LINE_BYTES / 1000 + 1) {
+        writer.write_output(1, &chunk).unwrap();
+    }
+    assert_eq!(
+        writer.line_count(),
+        2,
+        "two full pieces stored while streaming"
+    );
+    writer.finish_output(2).unwrap();
+    let reader = store.reader("01STREAM", "1").unwrap();
+    let lines = reader.lines(1..10).unwrap();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[..2]
+            .iter()
+            .all(|line| line.text.len() == MAX_LINE_BYTES)
+    );
+    assert_eq!(
+        lines.iter().map(|line| line.text.len()).sum::<usize>(),
+        (2 * MAX_LINE_BYTES / 1000 + 1) * 1000
+    );
+}

@@ -11,7 +11,8 @@ const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "�
 /// Writes progress to stdout.
 pub struct Progress {
     terminal: bool,
-    running: Option<StepRecord>,
+    /// Steps running now, outermost first: a group and then its running nested step.
+    running: Vec<StepRecord>,
     frame: usize,
 }
 
@@ -19,7 +20,7 @@ impl Progress {
     pub fn new(terminal: bool) -> Self {
         Self {
             terminal,
-            running: None,
+            running: Vec::new(),
             frame: 0,
         }
     }
@@ -33,7 +34,7 @@ impl Progress {
     }
 
     fn clear_spinner(&self, out: &mut impl Write) {
-        if self.terminal && self.running.is_some() {
+        if self.terminal && !self.running.is_empty() {
             let _ = write!(out, "\r\x1b[2K");
         }
     }
@@ -46,7 +47,19 @@ impl Progress {
         let mut out = std::io::stdout().lock();
         self.clear_spinner(&mut out);
         if self.terminal {
-            self.running = Some(step.clone());
+            self.running.retain(|running| running.path != step.path);
+            if let Some(group) = self.running.last() {
+                // A nested step starts: its group keeps a line of its own above it.
+                let _ = writeln!(
+                    out,
+                    "{}{} {} {}",
+                    indent(&group.path),
+                    self.paint("36", "▸"),
+                    group.path,
+                    group.name
+                );
+            }
+            self.running.push(step.clone());
             self.draw_spinner(&mut out);
         } else if step.attempts <= 1 {
             let _ = writeln!(
@@ -99,21 +112,14 @@ impl Progress {
             step.name,
             self.paint("2", &detail)
         );
-        if self
-            .running
-            .as_ref()
-            .is_some_and(|running| running.path == step.path)
-        {
-            self.running = None;
-        } else if self.running.is_some() {
-            self.draw_spinner(&mut out);
-        }
+        self.running.retain(|running| running.path != step.path);
+        self.draw_spinner(&mut out);
         let _ = out.flush();
     }
 
     /// Advances the spinner (terminal only).
     pub fn tick(&mut self) {
-        if !self.terminal || self.running.is_none() {
+        if !self.terminal || self.running.is_empty() {
             return;
         }
         self.frame = (self.frame + 1) % SPINNER.len();
@@ -124,7 +130,7 @@ impl Progress {
     }
 
     fn draw_spinner(&self, out: &mut impl Write) {
-        if let Some(step) = &self.running {
+        if let Some(step) = self.running.last() {
             let elapsed = step
                 .started_at
                 .map(|start| {
@@ -152,7 +158,7 @@ impl Progress {
     pub fn finished(&mut self, execution: &ExecutionRecord, steps: &[StepRecord]) {
         let mut out = std::io::stdout().lock();
         self.clear_spinner(&mut out);
-        self.running = None;
+        self.running.clear();
         let total = execution
             .finished_at
             .zip(execution.started_at)

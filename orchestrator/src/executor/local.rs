@@ -153,7 +153,13 @@ impl Launcher for LocalLauncher<'_> {
         let destination = self.artifacts_dir.to_path_buf();
         let workspace = self.sandbox.host_path(WORKSPACE_MOUNT);
         let outcome = tokio::task::spawn_blocking(move || {
-            copy_artifacts(&base, &workspace, &patterns, &destination)
+            copy_artifacts(
+                &base,
+                &workspace,
+                &patterns,
+                &destination,
+                ArtifactLimits::default(),
+            )
         })
         .await
         .unwrap_or_else(|error| Err(format!("artifact collection crashed: {error}")));
@@ -230,7 +236,6 @@ async fn supervise(
             None
         }
     };
-    let mut lines = LineSplitter::default();
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
     let mut ended: Option<Ended> = None;
     let mut stopping: Option<Ended> = None;
@@ -255,11 +260,11 @@ async fn supervise(
             read = async { match pipe.as_mut() { Some(pipe) => pipe.read(&mut buffer).await, None => std::future::pending().await } } => {
                 match read {
                     Ok(0) | Err(_) => {
-                        lines.finish(log);
+                        let _ = log.finish_output(now_micros());
                         pipe = None;
                     }
                     Ok(n) => {
-                        lines.push(&buffer[..n], log);
+                        let _ = log.write_output(now_micros(), &buffer[..n]);
                         let _ = log.flush();
                     }
                 }
@@ -286,7 +291,7 @@ async fn supervise(
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
                 if drain_until.is_some_and(|until| now >= until) {
-                    lines.finish(log);
+                    let _ = log.finish_output(now_micros());
                     pipe = None;
                     drain_until = None;
                 } else if kill_at.is_some_and(|at| now >= at) {
@@ -301,7 +306,7 @@ async fn supervise(
             }
         }
     }
-    let _ = log.flush();
+    let _ = log.finish_output(now_micros());
     ended.unwrap_or(Ended::Exited(-1))
 }
 
@@ -314,41 +319,23 @@ fn kill_group(group: Option<libc::pid_t>, signal: libc::c_int) {
     }
 }
 
-/// Cuts a byte stream into lines across reads.
-#[derive(Default)]
-struct LineSplitter {
-    partial: Vec<u8>,
+/// How much one `artifacts` rule may copy.
+#[derive(Debug, Clone, Copy)]
+struct ArtifactLimits {
+    files: usize,
+    bytes: u64,
 }
 
-impl LineSplitter {
-    fn push(&mut self, mut chunk: &[u8], log: &mut LogWriter) {
-        let timestamp = now_micros();
-        while let Some(newline) = chunk.iter().position(|byte| *byte == b'\n') {
-            let (line, rest) = chunk.split_at(newline);
-            chunk = &rest[1..];
-            if self.partial.is_empty() {
-                let _ = log.append(timestamp, strip_cr(line));
-            } else {
-                self.partial.extend_from_slice(line);
-                let whole = std::mem::take(&mut self.partial);
-                let _ = log.append(timestamp, strip_cr(&whole));
-            }
-        }
-        self.partial.extend_from_slice(chunk);
-    }
-
-    fn finish(&mut self, log: &mut LogWriter) {
-        if !self.partial.is_empty() {
-            let whole = std::mem::take(&mut self.partial);
-            let _ = log.append(now_micros(), strip_cr(&whole));
+impl Default for ArtifactLimits {
+    fn default() -> Self {
+        Self {
+            files: MAX_ARTIFACT_FILES,
+            bytes: MAX_ARTIFACT_BYTES,
         }
     }
 }
 
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
+#[derive(Debug)]
 struct Copied {
     files: usize,
     bytes: u64,
@@ -363,6 +350,7 @@ fn copy_artifacts(
     workspace: &Path,
     patterns: &[String],
     destination: &Path,
+    limits: ArtifactLimits,
 ) -> Result<Copied, String> {
     let mut builder = GlobSetBuilder::new();
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -408,12 +396,12 @@ fn copy_artifacts(
             if !meta.is_file() || !set.is_match(&path) || !seen.insert(path.clone()) {
                 continue;
             }
-            if copied.files >= MAX_ARTIFACT_FILES {
-                copied.truncated = Some(format!("more than {MAX_ARTIFACT_FILES} files"));
+            if copied.files >= limits.files {
+                copied.truncated = Some(format!("more than {} files", limits.files));
                 return Ok(copied);
             }
-            if copied.bytes + meta.len() > MAX_ARTIFACT_BYTES {
-                copied.truncated = Some(format!("more than {MAX_ARTIFACT_BYTES} bytes"));
+            if copied.bytes + meta.len() > limits.bytes {
+                copied.truncated = Some(format!("more than {} bytes", limits.bytes));
                 return Ok(copied);
             }
             let relative = match (path.strip_prefix(base), path.strip_prefix(workspace)) {
@@ -466,6 +454,77 @@ mod tests {
             PathBuf::from("/w/a")
         );
         assert_eq!(literal_prefix(Path::new("/w/*.xml")), PathBuf::from("/w"));
+    }
+
+    fn artifact_tree() -> (tempfile::TempDir, PathBuf, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ws");
+        std::fs::create_dir_all(base.join("reports")).unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(base.join(format!("reports/{name}.xml")), "0123456789").unwrap();
+        }
+        (dir, base, vec!["reports/*.xml".to_owned()])
+    }
+
+    #[test]
+    fn artifact_copies_stop_at_the_file_limit() {
+        let (dir, base, patterns) = artifact_tree();
+        let out = dir.path().join("out");
+        let all = copy_artifacts(
+            &base,
+            &base,
+            &patterns,
+            &out,
+            ArtifactLimits {
+                files: 3,
+                bytes: 1000,
+            },
+        )
+        .unwrap();
+        assert_eq!((all.files, all.bytes, all.truncated), (3, 30, None));
+        let cut = copy_artifacts(
+            &base,
+            &base,
+            &patterns,
+            &dir.path().join("out2"),
+            ArtifactLimits {
+                files: 2,
+                bytes: 1000,
+            },
+        )
+        .unwrap();
+        assert_eq!(cut.files, 2);
+        assert_eq!(cut.truncated.as_deref(), Some("more than 2 files"));
+    }
+
+    #[test]
+    fn artifact_copies_stop_at_the_byte_limit() {
+        let (dir, base, patterns) = artifact_tree();
+        let all = copy_artifacts(
+            &base,
+            &base,
+            &patterns,
+            &dir.path().join("out"),
+            ArtifactLimits {
+                files: 10,
+                bytes: 30,
+            },
+        )
+        .unwrap();
+        assert_eq!((all.files, all.truncated), (3, None));
+        let cut = copy_artifacts(
+            &base,
+            &base,
+            &patterns,
+            &dir.path().join("out2"),
+            ArtifactLimits {
+                files: 10,
+                bytes: 29,
+            },
+        )
+        .unwrap();
+        assert_eq!(cut.files, 2);
+        assert_eq!(cut.truncated.as_deref(), Some("more than 29 bytes"));
     }
 
     #[test]
