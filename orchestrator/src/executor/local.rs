@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sandbox::{Sandbox, SandboxMode};
+use super::spawn::{ChildProcess, spawn};
 use super::steps::{self, Ended, Launcher, note};
 use super::{
     Action, ArtifactRule, Executor, ExecutorError, Unit, UnitOutcome, UnitSink, WORKSPACE_MOUNT,
@@ -131,7 +132,7 @@ impl Launcher for LocalLauncher<'_> {
         if is_under_workspace(&action.working_dir) {
             let _ = std::fs::create_dir_all(self.sandbox.host_path(&action.working_dir));
         }
-        match spawn(self.sandbox, action) {
+        match start(self.sandbox, action) {
             Ok((child, output)) => supervise(child, output, log, deadline, cancel).await,
             Err(reason) => {
                 note(log, &reason);
@@ -188,16 +189,9 @@ impl Launcher for LocalLauncher<'_> {
     }
 }
 
-fn spawn(sandbox: &Sandbox, action: &Action) -> Result<(tokio::process::Child, OwnedFd), String> {
-    let mut command = sandbox.command(action)?;
+fn start(sandbox: &Sandbox, action: &Action) -> Result<(ChildProcess, OwnedFd), String> {
     let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-    let stderr = writer
-        .try_clone()
-        .map_err(|e| format!("cannot create a pipe: {e}"))?;
-    // One pipe for both streams keeps their lines in the order the step wrote them, as a terminal
-    // shows them.
-    command.stdout(writer).stderr(stderr);
-    let reader = OwnedFd::from(reader);
+    let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
     // SAFETY: fcntl on a descriptor we own; failure only leaves the default buffer size.
     unsafe {
         libc::fcntl(
@@ -206,11 +200,14 @@ fn spawn(sandbox: &Sandbox, action: &Action) -> Result<(tokio::process::Child, O
             PIPE_BUFFER_BYTES,
         );
     }
-    let child = command
-        .spawn()
+    let stdin = std::fs::File::open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    // One pipe for both streams keeps their lines in the order the step wrote them, as a terminal
+    // shows them.
+    let child = spawn(&sandbox.process(action), &stdin, &writer)
         .map_err(|error| format!("cannot start `{}`: {error}", describe(&action.command)))?;
-    // Our copies of the write end must close now, or the pipe never reports end of output.
-    drop(command);
+    // `writer` closes here, so the pipe reports end of output once the step's processes are gone.
     Ok((child, reader))
 }
 
@@ -222,13 +219,13 @@ fn describe(command: &super::Command) -> String {
 }
 
 async fn supervise(
-    mut child: tokio::process::Child,
+    mut child: ChildProcess,
     output: OwnedFd,
     log: &mut LogWriter,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
 ) -> Ended {
-    let group = child.id().map(|pid| pid as libc::pid_t);
+    let group = Some(child.id());
     let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
         Ok(pipe) => Some(pipe),
         Err(error) => {

@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod sandbox;
+pub mod spawn;
 pub mod steps;
 
 use std::collections::BTreeMap;

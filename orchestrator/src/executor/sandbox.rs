@@ -15,7 +15,7 @@
 //!
 //! `auto` picks the first that works on this machine; `TESTLOOP_SANDBOX` or `--sandbox` forces one.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -26,6 +26,7 @@ use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use super::spawn::ProcessSpec;
 use super::{Action, Command, ExecutorError, WORKSPACE_MOUNT};
 
 /// Which isolation to use for `/data`.
@@ -131,8 +132,9 @@ impl Sandbox {
         }
     }
 
-    /// A process for `action`, in its own process group, stdin closed, not yet started.
-    pub fn command(&self, action: &Action) -> Result<tokio::process::Command, String> {
+    /// How to start `action` in this sandbox: program, arguments, the whole environment (this
+    /// process's, then the action's), working directory and namespace.
+    pub fn process(&self, action: &Action) -> ProcessSpec {
         let (program, args) = match &action.command {
             Command::Shell(script) => (
                 "/bin/sh".to_owned(),
@@ -140,79 +142,52 @@ impl Sandbox {
             ),
             Command::Exec { program, args } => (program.clone(), args.clone()),
         };
-        let mut env = action.env.clone();
-        let mut command = match &self.kind {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let mut process = ProcessSpec::default();
+        match &self.kind {
             Kind::Namespace { namespace, .. } => {
-                let mut command = tokio::process::Command::new(&program);
-                command.args(&args);
-                let namespace_fd = namespace.as_raw_fd();
-                let working_dir = CString::new(action.working_dir.as_bytes())
-                    .map_err(|_| "the working directory contains a NUL byte".to_owned())?;
-                // SAFETY: between fork and exec only async-signal-safe calls are made (setns,
-                // chdir, prctl), on values prepared before the fork.
-                unsafe {
-                    command.pre_exec(move || {
-                        if libc::setns(namespace_fd, libc::CLONE_NEWNS) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        if libc::chdir(working_dir.as_ptr()) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        die_with_parent()
-                    });
-                }
-                command
+                process.program = program.into();
+                process.args = args.into_iter().map(Into::into).collect();
+                process.namespace = Some(namespace.as_raw_fd());
+                process.cwd = Some(PathBuf::from(&action.working_dir));
+                env.extend(action.env.iter().map(|(k, v)| (k.into(), v.into())));
             }
             Kind::Bwrap { view } => {
-                let mut command = tokio::process::Command::new("bwrap");
-                command
-                    .args(view)
-                    .arg("--chdir")
-                    .arg(&action.working_dir)
-                    .arg("--")
-                    .arg(&program)
-                    .args(&args);
-                // SAFETY: prctl only, between fork and exec.
-                unsafe {
-                    command.pre_exec(die_with_parent);
-                }
-                command
+                process.program = "bwrap".into();
+                process.args = view.clone();
+                process.args.extend(
+                    [
+                        "--chdir",
+                        action.working_dir.as_str(),
+                        "--",
+                        program.as_str(),
+                    ]
+                    .into_iter()
+                    .map(OsString::from),
+                );
+                process.args.extend(args.into_iter().map(Into::into));
+                env.extend(action.env.iter().map(|(k, v)| (k.into(), v.into())));
             }
             Kind::Rewrite => {
                 let rewrite = |text: &str| rewrite_workspace_paths(text, &self.workspace);
-                let mut command = tokio::process::Command::new(rewrite(&program));
-                command.args(args.iter().map(|arg| rewrite(arg)));
-                command.current_dir(self.host_path(&action.working_dir));
-                for (_, value) in &mut env {
-                    *value = rewrite(value);
-                }
+                process.program = rewrite(&program).into();
+                process.args = args.iter().map(|arg| rewrite(arg).into()).collect();
+                process.cwd = Some(self.host_path(&action.working_dir));
+                env.extend(
+                    action
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.into(), rewrite(v).into())),
+                );
                 env.push((
-                    "TESTLOOP_WORKSPACE".to_owned(),
-                    self.workspace.display().to_string(),
+                    "TESTLOOP_WORKSPACE".into(),
+                    self.workspace.clone().into_os_string(),
                 ));
-                // SAFETY: prctl only, between fork and exec.
-                unsafe {
-                    command.pre_exec(die_with_parent);
-                }
-                command
             }
-        };
-        command
-            .envs(env)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        Ok(command)
+        }
+        process.env = env;
+        process
     }
-}
-
-/// A step's main process dies with testloop, so that a killed runner leaves no step running.
-fn die_with_parent() -> std::io::Result<()> {
-    // SAFETY: prctl with integer arguments is async-signal-safe.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// The mode `auto` means on this machine, found once per process.
