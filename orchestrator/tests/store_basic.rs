@@ -571,3 +571,47 @@ fn corrupt_stored_values_are_reported_not_panicked_on() {
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("status"), "{err}");
 }
+
+#[test]
+fn listing_is_capped_at_the_list_limit() {
+    use testloop_orchestrator::store::MAX_LIST_LIMIT;
+    let (_dir, store) = open();
+    for i in 0..=MAX_LIST_LIMIT {
+        let id = format!("01LIMIT{i:019}");
+        store
+            .insert_execution(&execution(&id, "many", ExecutionStatus::Passed))
+            .unwrap();
+    }
+    let at_limit = store
+        .list_executions(&ExecutionFilter {
+            limit: MAX_LIST_LIMIT,
+            ..ExecutionFilter::default()
+        })
+        .unwrap();
+    assert_eq!(at_limit.len(), MAX_LIST_LIMIT);
+    let over = store
+        .list_executions(&ExecutionFilter {
+            limit: MAX_LIST_LIMIT + 1,
+            ..ExecutionFilter::default()
+        })
+        .unwrap();
+    assert_eq!(over.len(), MAX_LIST_LIMIT, "a larger limit is clamped");
+}
+
+#[test]
+fn a_write_waits_for_another_process_holding_the_database() {
+    let (dir, store) = open();
+    let path = dir.path().join("nested/dir/testloop.db");
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let started = std::time::Instant::now();
+    store
+        .insert_execution(&execution("01WAIT", "w", ExecutionStatus::Running))
+        .expect("the write succeeds once the other writer is done");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    released.join().unwrap();
+}
