@@ -33,7 +33,7 @@ pub const MAX_ARTIFACT_FILES: usize = 10_000;
 pub const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
 /// Pipe buffer requested for step output, so that a fast writer is not stalled between reads.
 const PIPE_BUFFER_BYTES: libc::c_int = 1 << 20;
-const READ_CHUNK_BYTES: usize = 256 << 10;
+const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Runs units as child processes on this machine.
 #[derive(Debug, Clone, Default)]
@@ -261,8 +261,25 @@ async fn supervise(
                         pipe = None;
                     }
                     Ok(n) => {
-                        let _ = log.write_output(now_micros(), &buffer[..n]);
+                        // Take whatever else is already in the pipe before writing, so that a
+                        // fast writer costs a few large writes rather than many small ones.
+                        let mut filled = n;
+                        let mut closed = false;
+                        if let Some(pipe) = pipe.as_ref() {
+                            while filled < buffer.len() {
+                                match pipe.try_read(&mut buffer[filled..]) {
+                                    Ok(0) => { closed = true; break; }
+                                    Ok(more) => filled += more,
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        let _ = log.write_output(now_micros(), &buffer[..filled]);
                         let _ = log.flush();
+                        if closed {
+                            let _ = log.finish_output(now_micros());
+                            pipe = None;
+                        }
                     }
                 }
             }
