@@ -330,3 +330,59 @@ fn ctrl_c_aborts_the_execution_and_records_it() {
     let listed = run(data.path(), &["executions", "--status", "aborted"]);
     assert!(listed.stdout.contains("long-running"), "{listed:?}");
 }
+
+#[test]
+fn logs_reads_heads_ranges_and_tails_of_a_step() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("count.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: count\nspec:\n  steps:\n  - shell: seq 1 250\n",
+    )
+    .unwrap();
+    let ran = run(data.path(), &["run", file.to_str().unwrap()]);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let id = execution_id(&ran);
+    let lines = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["logs", id.as_str(), "--step", "1"];
+        all.extend_from_slice(args);
+        run(data.path(), &all)
+            .stdout
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let tail = lines(&[]);
+    assert_eq!(tail.len(), 101, "a note and the default 100 lines");
+    assert!(tail[0].contains("150 earlier line(s)"), "{tail:?}");
+    assert_eq!(tail[1], "151");
+    assert_eq!(tail[100], "250");
+    assert_eq!(
+        lines(&["--tail", "2"]),
+        vec![
+            "[testloop] … 248 earlier line(s); use --all, --head or --lines to read them",
+            "249",
+            "250"
+        ]
+    );
+    assert_eq!(lines(&["--head", "3"]), vec!["1", "2", "3"]);
+    assert_eq!(lines(&["--lines", "10:12"]), vec!["10", "11", "12"]);
+    assert_eq!(lines(&["--all"]).len(), 250);
+    let grep = lines(&["--grep", "^12[0-9]$", "--max-matches", "3"]);
+    assert_eq!(grep[..3], ["120: 120", "121: 121", "122: 122"]);
+    assert!(grep[3].contains("stopped after 3 matches"), "{grep:?}");
+    let stamped = lines(&["--head", "1", "--timestamps"]);
+    assert!(
+        stamped[0].ends_with(" 1") && stamped[0].starts_with("20"),
+        "{stamped:?}"
+    );
+
+    let bad_range = run(data.path(), &["logs", &id, "--lines", "5:2"]);
+    assert_eq!(bad_range.code, Some(2));
+    assert!(bad_range.stderr.contains("FROM:TO"), "{bad_range:?}");
+    let bad_step = run(data.path(), &["logs", &id, "--step", "9"]);
+    assert!(
+        bad_step.stderr.contains("has no step `9`; its steps: 1"),
+        "{bad_step:?}"
+    );
+}
