@@ -23,8 +23,15 @@ fn mcp_client_configurations_are_valid_json_that_start_the_server() {
         assert_eq!(stdio["command"], "testloop", "{}", path.display());
         assert_eq!(stdio["args"][0], "serve", "{}", path.display());
         if let Some(http) = servers.get("testloop-http") {
-            assert_eq!(http["url"], "http://127.0.0.1:8080/mcp", "{}", path.display());
-            let auth = http["headers"]["Authorization"].as_str().unwrap_or_default();
+            assert_eq!(
+                http["url"],
+                "http://127.0.0.1:8080/mcp",
+                "{}",
+                path.display()
+            );
+            let auth = http["headers"]["Authorization"]
+                .as_str()
+                .unwrap_or_default();
             assert!(auth.starts_with("Bearer "), "{}", path.display());
         }
         checked += 1;
