@@ -8,6 +8,8 @@
 //!
 //! (Skeleton: the tool groups are being written.)
 
+pub mod resources;
+
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
