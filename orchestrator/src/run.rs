@@ -350,6 +350,11 @@ impl Orchestrator {
         Ok(RunHandle { id, events, done })
     }
 
+    /// Events of every execution from now on (filter by [`RunEvent::execution_id`]).
+    pub fn events(&self) -> broadcast::Receiver<RunEvent> {
+        self.inner.events.subscribe()
+    }
+
     /// Aborts an execution running in this process; false when it is not running here.
     pub fn abort(&self, execution: &str) -> bool {
         match lock(&self.inner.running).get(execution) {
