@@ -185,16 +185,24 @@ pub fn first_failed_step<'a>(
     first_optional.map(|step| (step, true))
 }
 
+/// [`first_failed_step`] of an execution, with the optional steps read from its snapshot.
+pub fn failed_step<'a>(
+    execution: &ExecutionRecord,
+    steps: &'a [StepRecord],
+) -> Option<(&'a StepRecord, bool)> {
+    let optional = parsed_snapshot(&execution.snapshot)
+        .map(|workflow| optional_steps(&workflow))
+        .unwrap_or_default();
+    first_failed_step(steps, &optional)
+}
+
 /// The failure summary of an execution: `None` when no step failed.
 pub fn failure_summary(
     logs: &LogStore,
     execution: &ExecutionRecord,
     steps: &[StepRecord],
 ) -> logs::Result<Option<FailureSummary>> {
-    let optional = parsed_snapshot(&execution.snapshot)
-        .map(|workflow| optional_steps(&workflow))
-        .unwrap_or_default();
-    let Some((step, optional)) = first_failed_step(steps, &optional) else {
+    let Some((step, optional)) = failed_step(execution, steps) else {
         return Ok(None);
     };
     let (lines, truncated, total_lines) = match logs.reader(&execution.id, &step.path) {

@@ -212,7 +212,7 @@ impl TestloopServer {
                 vec![step]
             }
             _ => {
-                let failed = summary::first_failed_step(&steps, &Default::default());
+                let failed = summary::failed_step(&record, &steps);
                 match (&mode, failed) {
                     (Mode::Grep { .. }, _) => steps.iter().collect(),
                     (_, Some((step, _))) => vec![step],
@@ -547,7 +547,7 @@ fn read_section(reader: &LogReader, mode: &Mode, budget: &mut Budget) -> logs::R
             pattern,
             options,
         } => {
-            let result = reader.grep(regex, options.clone())?;
+            let result = reader.grep(regex, *options)?;
             read.total_matches = Some(result.total_matches_seen);
             let mut shown_matches = 0usize;
             'blocks: for block in result.blocks {
