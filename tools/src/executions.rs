@@ -710,7 +710,12 @@ fn render_report(report: &ExecutionReport) -> String {
             step.name,
             step.status
         );
-        if let Some(code) = step.exit_code.filter(|c| *c != 0) {
+        let says_code = |code: i32| {
+            step.message
+                .as_deref()
+                .is_some_and(|m| m.contains(&format!("code {code}")))
+        };
+        if let Some(code) = step.exit_code.filter(|c| *c != 0 && !says_code(*c)) {
             let _ = write!(text, " exit {code}");
         }
         if let Some(ms) = step.duration_ms {
