@@ -8,6 +8,8 @@
 //! - [`store`]: SQLite state: workflows and their versions, executions, step results.
 //! - [`logs`]: append-only step logs with a line index for tail, head, ranges and grep.
 //! - [`execution`]: the status vocabulary and records shared by all of the above.
+//! - [`summary`]: failure summaries, masked config and clean log text for readers with little room.
+//! - [`since`]: "since when" filters: RFC 3339 timestamps or ages like `2h`.
 //!
 //! The orchestrator knows nothing of MCP or of the terminal: the CLI and the MCP tools both call
 //! [`Orchestrator`].
@@ -17,7 +19,9 @@ pub mod executor;
 pub mod logs;
 pub mod plan;
 pub mod run;
+pub mod since;
 pub mod spec;
 pub mod store;
+pub mod summary;
 
 pub use run::Orchestrator;

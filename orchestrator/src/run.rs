@@ -88,6 +88,17 @@ pub struct RunRequest {
     pub trigger: Trigger,
 }
 
+/// What [`Orchestrator::launch`] starts: a parsed workflow and where it came from.
+struct Launch<'a> {
+    workflow: &'a spec::Workflow,
+    name: String,
+    version: u32,
+    snapshot: String,
+    config: &'a BTreeMap<String, String>,
+    trigger: Trigger,
+    rerun_of: Option<String>,
+}
+
 /// A started execution.
 pub struct RunHandle {
     pub id: String,
@@ -213,8 +224,42 @@ impl Orchestrator {
     /// Starts an execution of a stored workflow in the background.
     pub fn start(&self, request: RunRequest) -> Result<RunHandle> {
         let (stored, parsed) = self.workflow(&request.workflow)?;
+        self.launch(Launch {
+            workflow: &parsed.workflow,
+            name: stored.name,
+            version: stored.version,
+            snapshot: stored.yaml,
+            config: &request.config,
+            trigger: request.trigger,
+            rerun_of: None,
+        })
+    }
+
+    /// Starts an execution again, in the background: the same workflow version (the snapshot the
+    /// execution ran, even if the workflow changed or was deleted since) with the same config.
+    /// The new execution records which one it re-runs.
+    pub fn rerun(&self, execution: &str, trigger: Trigger) -> Result<RunHandle> {
+        let (record, _) = self.execution(execution)?;
+        let parsed = spec::parse(&record.snapshot)
+            .map_err(Error::Invalid)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::WorkflowNotFound(record.workflow.clone()))?;
+        let config = crate::summary::config_as_text(&record.config);
+        self.launch(Launch {
+            workflow: &parsed.workflow,
+            name: record.workflow,
+            version: record.workflow_version,
+            snapshot: record.snapshot,
+            config: &config,
+            trigger,
+            rerun_of: Some(record.id),
+        })
+    }
+
+    fn launch(&self, launch: Launch<'_>) -> Result<RunHandle> {
         let id = ulid::Ulid::new().to_string();
-        let plan = plan::plan(&parsed.workflow, &request.config, &id)?;
+        let plan = plan::plan(launch.workflow, launch.config, &id)?;
 
         // The lease is taken before the execution exists, so that no one can see it active and
         // unleased.
@@ -231,17 +276,17 @@ impl Orchestrator {
         let now = now_micros();
         let mut record = ExecutionRecord {
             id: id.clone(),
-            workflow: stored.name.clone(),
-            workflow_version: stored.version,
-            snapshot: stored.yaml.clone(),
+            workflow: launch.name,
+            workflow_version: launch.version,
+            snapshot: launch.snapshot,
             config: plan.config.clone(),
-            trigger: request.trigger,
+            trigger: launch.trigger,
             status: ExecutionStatus::Running,
             created_at: now,
             started_at: Some(now),
             finished_at: None,
             error: None,
-            rerun_of: None,
+            rerun_of: launch.rerun_of,
         };
         self.inner.store.insert_execution(&record)?;
 
@@ -303,6 +348,11 @@ impl Orchestrator {
             record
         });
         Ok(RunHandle { id, events, done })
+    }
+
+    /// Events of every execution from now on (filter by [`RunEvent::execution_id`]).
+    pub fn events(&self) -> broadcast::Receiver<RunEvent> {
+        self.inner.events.subscribe()
     }
 
     /// Aborts an execution running in this process; false when it is not running here.

@@ -1,0 +1,159 @@
+//! What every tool returns: structured content plus a short text rendering, or an error the agent
+//! can act on. The one place where orchestrator errors become tool results.
+
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+use schemars::JsonSchema;
+use serde::Serialize;
+use testloop_orchestrator::execution::TimestampMicros;
+use testloop_orchestrator::{plan, run, store};
+
+/// Problems listed in one error or validation result, at most.
+pub const MAX_PROBLEMS: usize = 30;
+
+/// A tool's answer: `data` becomes the structured content (described by the tool's output schema)
+/// and `text` the text content, a compact rendering for models that read only text.
+#[derive(Debug)]
+pub struct Reply<T> {
+    pub data: T,
+    pub text: String,
+}
+
+impl<T> Reply<T> {
+    pub fn new(data: T, text: impl Into<String>) -> Self {
+        Self {
+            data,
+            text: text.into(),
+        }
+    }
+}
+
+impl<T: Serialize> IntoCallToolResult for Reply<T> {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let value = serde_json::to_value(&self.data).map_err(|error| {
+            rmcp::ErrorData::internal_error(format!("cannot serialize the result: {error}"), None)
+        })?;
+        let mut result = CallToolResult::success(vec![ContentBlock::text(self.text)]);
+        result.structured_content = Some(value);
+        Ok(result.into())
+    }
+}
+
+/// An error the agent can act on: returned as a tool result with `isError: true` and a message
+/// that says what went wrong and what to call instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError(pub String);
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl IntoCallToolResult for ToolError {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, rmcp::ErrorData> {
+        Ok(CallToolResult::error(vec![ContentBlock::text(self.0)]).into())
+    }
+}
+
+impl From<run::Error> for ToolError {
+    fn from(error: run::Error) -> Self {
+        match error {
+            run::Error::WorkflowNotFound(name) => Self(format!(
+                "no workflow named `{name}`: call list_workflows to see the saved workflows, or \
+                 create_workflow to save one"
+            )),
+            run::Error::Store(store::Error::NoSuchExecution { prefix }) => Self(format!(
+                "no execution id starts with `{prefix}`: call list_executions to find the id"
+            )),
+            run::Error::Store(store::Error::AmbiguousExecutionId { prefix, candidates }) => {
+                Self(format!(
+                    "execution id prefix `{prefix}` matches more than one execution ({}): give \
+                     more characters of the id",
+                    candidates.join(", ")
+                ))
+            }
+            run::Error::Store(store::Error::EmptyExecutionId) => Self(
+                "the execution id is empty: give an id (or a unique prefix) from list_executions"
+                    .to_owned(),
+            ),
+            run::Error::Invalid(problems) => Self(format!(
+                "the workflow is invalid:\n{}\nfix these and try again (validate_workflow checks \
+                 YAML without saving it)",
+                render_problems(&problems)
+            )),
+            run::Error::Plan(plan::PlanError::Config { name, message }) => Self(format!(
+                "config.{name}: {message} (in config values, pass \"{name}\": \"VALUE\"; \
+                 get_workflow lists the parameters)"
+            )),
+            run::Error::Plan(error) => Self(format!("the workflow cannot run: {error}")),
+            other => Self(format!("internal error: failed: {other}")),
+        }
+    }
+}
+
+/// One problem per line, `path (line L, column C): message`, at most [`MAX_PROBLEMS`].
+pub fn render_problems(problems: &[testloop_orchestrator::spec::Problem]) -> String {
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(MAX_PROBLEMS)
+        .map(|problem| format!("- {problem}"))
+        .collect();
+    if problems.len() > MAX_PROBLEMS {
+        lines.push(format!(
+            "- … and {} more problem(s)",
+            problems.len() - MAX_PROBLEMS
+        ));
+    }
+    lines.join("\n")
+}
+
+/// A tool call to make next, with its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct NextCall {
+    /// The tool's name.
+    pub tool: String,
+    /// Its arguments, ready to pass.
+    pub arguments: serde_json::Value,
+    /// Why this call.
+    pub why: String,
+}
+
+impl NextCall {
+    pub fn new(tool: &str, arguments: serde_json::Value, why: impl Into<String>) -> Self {
+        Self {
+            tool: tool.to_owned(),
+            arguments,
+            why: why.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for NextCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({})", self.tool, self.arguments, self.why)
+    }
+}
+
+/// A timestamp as RFC 3339 in UTC, to the second.
+pub fn rfc3339(micros: TimestampMicros) -> String {
+    jiff::Timestamp::from_microsecond(micros)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| micros.to_string())
+}
+
+/// Milliseconds between two timestamps.
+pub fn millis_between(start: TimestampMicros, end: TimestampMicros) -> u64 {
+    u64::try_from(end.saturating_sub(start) / 1000).unwrap_or(0)
+}
+
+/// `1.2s`, `350ms`, `2m05s`.
+pub fn format_millis(millis: u64) -> String {
+    run::format_duration(std::time::Duration::from_millis(millis))
+}
