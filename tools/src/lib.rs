@@ -17,9 +17,18 @@ pub mod workflows;
 
 pub mod resources;
 
+use std::collections::BTreeMap;
+
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::{
+    ErrorData, GetPromptRequestParams, GetPromptResponse, GetPromptResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, Prompt,
+    PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, tool_handler};
 use testloop_orchestrator::Orchestrator;
 
 pub use output::{NextCall, Reply, ToolError};
@@ -48,12 +57,142 @@ impl TestloopServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TestloopServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .build();
+        ServerConfig::new(capabilities).with_instructions(
             "testloop runs Testkube-compatible test workflows (TestWorkflow YAML) on this machine \
              and keeps every execution's status, step results and logs. Typical loop: \
              create_workflow (or list_workflows), run_workflow with wait_seconds, then on failure \
              get_execution for the failure summary and get_logs for the failing step; \
              rerun_execution after a fix.",
         )
+    }
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let listed = resources::list(&self.orchestrator)
+            .map_err(|message| ErrorData::internal_error(message, None))?;
+        Ok(ListResourcesResult::with_all_items(
+            listed
+                .into_iter()
+                .map(|resource| {
+                    Resource::new(resource.uri, resource.name)
+                        .with_description(resource.description)
+                        .with_mime_type(resource.mime_type)
+                })
+                .collect(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let templates = [
+            (
+                "testloop://workflows/{name}",
+                "workflow",
+                "The latest saved YAML of a workflow.",
+                "application/yaml",
+            ),
+            (
+                "testloop://executions/{id}",
+                "execution",
+                "An execution's status and step tree, as JSON (an id prefix is enough).",
+                "application/json",
+            ),
+            (
+                "testloop://executions/{id}/logs/{step}",
+                "step log",
+                "The last lines of a step's log; step is a step path such as 2 or 2/1.",
+                "text/plain",
+            ),
+        ];
+        Ok(ListResourceTemplatesResult::with_all_items(
+            templates
+                .into_iter()
+                .map(|(uri, name, description, mime)| {
+                    ResourceTemplate::new(uri, name)
+                        .with_description(description)
+                        .with_mime_type(mime)
+                })
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        match resources::read(&self.orchestrator, &request.uri) {
+            Ok(read) => Ok(ReadResourceResult::new(vec![
+                ResourceContents::text(read.text, read.uri).with_mime_type(read.mime_type),
+            ])
+            .into()),
+            Err(resources::ResourceError::BadUri(uri)) => Err(ErrorData::invalid_params(
+                resources::ResourceError::BadUri(uri).to_string(),
+                None,
+            )),
+            Err(resources::ResourceError::NotFound(message)) => {
+                Err(ErrorData::resource_not_found(message, None))
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            testloop_prompts::all()
+                .iter()
+                .map(|prompt| {
+                    let arguments = prompt
+                        .arguments
+                        .iter()
+                        .map(|argument| {
+                            PromptArgument::new(&argument.name)
+                                .with_description(&argument.description)
+                                .with_required(argument.required)
+                        })
+                        .collect();
+                    Prompt::new(&prompt.name, Some(&prompt.description), Some(arguments))
+                })
+                .collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let invalid =
+            |error: testloop_prompts::Error| ErrorData::invalid_params(error.to_string(), None);
+        let prompt = testloop_prompts::get(&request.name).map_err(invalid)?;
+        let arguments: BTreeMap<String, String> = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, text)
+            })
+            .collect();
+        let text = prompt.render(&arguments).map_err(invalid)?;
+        let mut result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]);
+        result.description = Some(prompt.description.clone());
+        Ok(result.into())
     }
 }
