@@ -16,6 +16,7 @@ mod output;
 pub mod workflows;
 
 pub mod resources;
+pub mod subscriptions;
 
 use std::collections::BTreeMap;
 
@@ -24,10 +25,11 @@ use rmcp::model::{
     ErrorData, GetPromptRequestParams, GetPromptResponse, GetPromptResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, Prompt,
     PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
-    ServerConfig,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+    ResourceUpdatedNotificationParam, Role, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{RoleServer, ServerHandler, tool_handler};
 use testloop_orchestrator::Orchestrator;
 
@@ -38,6 +40,7 @@ pub use output::{NextCall, Reply, ToolError};
 pub struct TestloopServer {
     orchestrator: Orchestrator,
     tool_router: ToolRouter<Self>,
+    legacy_subscriptions: subscriptions::LegacySubscriptions,
 }
 
 impl TestloopServer {
@@ -45,6 +48,7 @@ impl TestloopServer {
         Self {
             orchestrator,
             tool_router: Self::workflow_tools() + Self::execution_tools() + Self::log_tools(),
+            legacy_subscriptions: subscriptions::LegacySubscriptions::default(),
         }
     }
 
@@ -60,6 +64,7 @@ impl ServerHandler for TestloopServer {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
+            .enable_resources_subscribe()
             .enable_prompts()
             .build();
         ServerConfig::new(capabilities).with_instructions(
@@ -194,5 +199,68 @@ impl ServerHandler for TestloopServer {
         let mut result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]);
         result.description = Some(prompt.description.clone());
         Ok(result.into())
+    }
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let watches = context
+            .accepted()
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .map(|uri| subscriptions::Watch::resolve(&self.orchestrator, uri))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| ErrorData::invalid_params(error.to_string(), None))?;
+        let sink = context.sink().clone();
+        subscriptions::forward(&self.orchestrator, watches, context.cancelled(), |uri| {
+            let sink = sink.clone();
+            async move { sink.notify_resource_updated(uri).await.is_ok() }
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let watch = subscriptions::Watch::resolve(&self.orchestrator, &request.uri)
+            .map_err(|error| ErrorData::invalid_params(error.to_string(), None))?;
+        let Some(stop) = self
+            .legacy_subscriptions
+            .add(&request.uri)
+            .map_err(|message| ErrorData::invalid_params(message, None))?
+        else {
+            return Ok(());
+        };
+        let orchestrator = self.orchestrator.clone();
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            subscriptions::forward(&orchestrator, vec![watch], stop.cancelled(), |uri| {
+                let peer = peer.clone();
+                async move {
+                    peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await
+                        .is_ok()
+                }
+            })
+            .await;
+        });
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.legacy_subscriptions.remove(&request.uri);
+        Ok(())
     }
 }
