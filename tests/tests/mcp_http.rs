@@ -457,37 +457,38 @@ async fn request_bodies_are_capped_at_max_message_bytes() {
         .unwrap();
     assert_eq!(at_limit.status(), 200);
 
-    let over = post_mcp(&server, Some(TOKEN))
-        .body(padded_initialize(MAX_MESSAGE_BYTES + 1))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(over.status(), 413);
+    // One byte more is refused, from its declared length: no need to send it.
+    let over = raw_status(
+        &server,
+        "/mcp",
+        &format!("Content-Length: {}\r\n", MAX_MESSAGE_BYTES + 1),
+        b"",
+    );
+    assert_eq!(over, 413);
 
     // Without a Content-Length, the body is counted as it arrives.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = padded_initialize(MAX_MESSAGE_BYTES + 1)
-        .into_bytes()
+    let mut chunked = Vec::new();
+    for chunk in padded_initialize(MAX_MESSAGE_BYTES + 1)
+        .as_bytes()
         .chunks(64 * 1024)
-        .map(|chunk| Ok(chunk.to_vec()))
-        .collect();
-    let streamed = post_mcp(&server, Some(TOKEN))
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(streamed.status(), 413);
+    {
+        write!(chunked, "{:x}\r\n", chunk.len()).unwrap();
+        chunked.extend_from_slice(chunk);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    let streamed = raw_status(&server, "/mcp", "Transfer-Encoding: chunked\r\n", &chunked);
+    assert_eq!(streamed, 413);
 
     // The same cap on the legacy transport.
     let mut events = EventStream::open(&server, Some(TOKEN)).await.unwrap();
     let (_, endpoint) = events.next().await;
-    let over = client()
-        .post(server.url(&endpoint))
-        .bearer_auth(TOKEN)
-        .body(padded_initialize(MAX_MESSAGE_BYTES + 1))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(over.status(), 413);
+    let over = raw_status(
+        &server,
+        &endpoint,
+        &format!("Content-Length: {}\r\n", MAX_MESSAGE_BYTES + 1),
+        b"",
+    );
+    assert_eq!(over, 413);
     let at_limit = client()
         .post(server.url(&endpoint))
         .bearer_auth(TOKEN)
@@ -497,6 +498,29 @@ async fn request_bodies_are_capped_at_max_message_bytes() {
         .unwrap();
     assert_eq!(at_limit.status(), 202);
     assert!(events.answer(1).await["result"].is_object());
+}
+
+/// The status of a POST written by hand: `headers` (CRLF-terminated lines) and then `body`, sent
+/// without waiting, so that a refusal can come before the body would have been read.
+fn raw_status(server: &HttpServer, path: &str, headers: &str, body: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    stream.set_read_timeout(Some(ANSWER)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n\
+         {headers}\r\n",
+        server.address
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    stream.flush().unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head).into_owned();
+    head.strip_prefix("HTTP/1.1 ")
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {head}"))
 }
 
 #[test]
