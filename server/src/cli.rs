@@ -107,7 +107,12 @@ pub struct ServeArgs {
 
     /// The bearer token HTTP clients must send (required beyond loopback). Prefer the
     /// environment variable: a command line is visible to other users.
-    #[arg(long, env = "TESTLOOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "TESTLOOP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<Token>,
 
     /// Another accepted `Host` header, `name` (any port) or `name:port` (repeatable); loopback

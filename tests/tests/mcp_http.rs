@@ -157,7 +157,10 @@ async fn a_handshake_era_client_gets_a_session_and_calls_a_tool() {
         .iter()
         .find(|message| message["id"] == 2)
         .unwrap_or_else(|| panic!("no answer in {messages:?}"));
-    assert_eq!(answer["result"]["structuredContent"]["workflows"], json!([]));
+    assert_eq!(
+        answer["result"]["structuredContent"]["workflows"],
+        json!([])
+    );
 
     // Ending the session: later requests on it are refused.
     let deleted = client()
@@ -264,16 +267,16 @@ async fn the_legacy_sse_transport_carries_requests_and_answers() {
     let mut events = EventStream::open(&server, Some(TOKEN)).await.unwrap();
     let (event, endpoint) = events.next().await;
     assert_eq!(event, "endpoint");
-    assert!(
-        endpoint.starts_with("/message?sessionId="),
-        "{endpoint}"
-    );
+    assert!(endpoint.starts_with("/message?sessionId="), "{endpoint}");
 
     let mut init = initialize(1);
     init["params"]["protocolVersion"] = json!("2024-11-05");
     assert_eq!(post_message(&server, &endpoint, init).await.status(), 202);
     let initialized = events.answer(1).await;
-    assert!(initialized["result"]["protocolVersion"].is_string(), "{initialized}");
+    assert!(
+        initialized["result"]["protocolVersion"].is_string(),
+        "{initialized}"
+    );
     let notified = post_message(
         &server,
         &endpoint,
@@ -307,7 +310,10 @@ async fn the_legacy_sse_transport_carries_requests_and_answers() {
     .await;
     assert_eq!(called.status(), 202);
     let answer = events.answer(3).await;
-    assert_eq!(answer["result"]["structuredContent"]["workflows"], json!([]));
+    assert_eq!(
+        answer["result"]["structuredContent"]["workflows"],
+        json!([])
+    );
 
     // Not JSON-RPC: 400, and the session goes on. An unknown session: 404.
     let garbage = client()
@@ -566,7 +572,11 @@ async fn open_sessions_are_limited_across_both_transports() {
     let server = HttpServer::start(data.path(), None, &[]);
     let mut streams = Vec::new();
     for _ in 0..2 {
-        streams.push(EventStream::open(&server, None).await.expect("an SSE session"));
+        streams.push(
+            EventStream::open(&server, None)
+                .await
+                .expect("an SSE session"),
+        );
     }
     let mut sessions = Vec::new();
     for _ in 2..MAX_SESSIONS {
@@ -604,7 +614,10 @@ async fn open_sessions_are_limited_across_both_transports() {
     drop(streams.pop());
     let deadline = Instant::now() + ANSWER;
     while EventStream::open(&server, None).await.is_err() {
-        assert!(Instant::now() < deadline, "the dropped SSE session never closed");
+        assert!(
+            Instant::now() < deadline,
+            "the dropped SSE session never closed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -659,7 +672,12 @@ async fn requests_in_flight_are_limited() {
     }
     // Probes do not need a place.
     assert_eq!(
-        client().get(server.url("/healthz")).send().await.unwrap().status(),
+        client()
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
 
@@ -698,20 +716,20 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
     );
     // No new requests meanwhile.
     let refused = match TcpStream::connect(&server.address) {
-            Err(_) => true,
-            Ok(mut stream) => {
-                stream.set_read_timeout(Some(ANSWER)).unwrap();
-                write!(
-                    stream,
-                    "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                    server.address
-                )
-                .unwrap();
-                let mut answer = String::new();
-                let _ = stream.read_to_string(&mut answer);
-                !answer.starts_with("HTTP/1.1 200")
-            }
-        };
+        Err(_) => true,
+        Ok(mut stream) => {
+            stream.set_read_timeout(Some(ANSWER)).unwrap();
+            write!(
+                stream,
+                "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                server.address
+            )
+            .unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            !answer.starts_with("HTTP/1.1 200")
+        }
+    };
     assert!(refused, "a new request was served while draining");
 
     in_flight
@@ -724,8 +742,16 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
 
     let code = server.wait_exit(SHUTDOWN_GRACE + Duration::from_secs(5));
     assert_eq!(code, Some(Some(0)), "{}", server.stderr());
-    assert!(signalled.elapsed() < SHUTDOWN_GRACE, "{:?}", signalled.elapsed());
-    assert!(server.stderr().contains("shutting down"), "{}", server.stderr());
+    assert!(
+        signalled.elapsed() < SHUTDOWN_GRACE,
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        server.stderr().contains("shutting down"),
+        "{}",
+        server.stderr()
+    );
 }
 
 #[test]

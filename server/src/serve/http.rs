@@ -14,9 +14,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use testloop_tools::TestloopServer;
 use tokio_util::sync::CancellationToken;
 
-use super::limits::{
-    CONNECTION_CLOSE_GRACE, MAX_MESSAGE_BYTES, SHUTDOWN_GRACE, SSE_KEEP_ALIVE,
-};
+use super::limits::{CONNECTION_CLOSE_GRACE, MAX_MESSAGE_BYTES, SHUTDOWN_GRACE, SSE_KEEP_ALIVE};
 use super::security::{self, Gate, HEALTH_PATH, Load, Policy};
 use super::{Signals, force_exit, sse};
 
@@ -29,11 +27,17 @@ pub struct HttpOptions {
 /// Serves until the first SIGTERM or Ctrl-C, then shuts down in two stages: stop accepting and
 /// let requests in flight finish (at most [`SHUTDOWN_GRACE`]), then close every session. A second
 /// signal quits at once.
-pub async fn serve(server: TestloopServer, options: HttpOptions, signals: &mut Signals) -> Result<()> {
+pub async fn serve(
+    server: TestloopServer,
+    options: HttpOptions,
+    signals: &mut Signals,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
-    let bound = listener.local_addr().context("cannot read the bound address")?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
 
     // Cancelled after the drain: every session and event stream ends.
     let sessions_stop = CancellationToken::new();

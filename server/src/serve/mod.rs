@@ -124,7 +124,11 @@ async fn stop_executions(orchestrator: &Orchestrator, signals: &mut Signals) {
             let still_active = orchestrator
                 .store()
                 .active_executions()
-                .map(|active| active.iter().any(|execution| running.contains(&execution.id)))
+                .map(|active| {
+                    active
+                        .iter()
+                        .any(|execution| running.contains(&execution.id))
+                })
                 .unwrap_or(false);
             if !still_active {
                 break;

@@ -149,7 +149,9 @@ impl Policy {
         }];
         for text in extra_hosts {
             hosts.push(Authority::parse(text).ok_or_else(|| {
-                format!("--allowed-host `{text}` is not a host name or address, with or without a :port")
+                format!(
+                    "--allowed-host `{text}` is not a host name or address, with or without a :port"
+                )
             })?);
         }
         let mut origins = Vec::new();
@@ -307,7 +309,12 @@ pub async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Re
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|authority| authority.to_string()));
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.to_string())
+        });
     match host {
         Some(host) if gate.policy.host_allowed(&host) => {}
         Some(host) => {
@@ -415,7 +422,9 @@ async fn read_body(request: Request) -> Result<(Request, axum::body::Bytes), Res
     let too_large = || {
         refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Payload Too Large: a request body may hold at most {MAX_MESSAGE_BYTES} bytes\n"),
+            format!(
+                "Payload Too Large: a request body may hold at most {MAX_MESSAGE_BYTES} bytes\n"
+            ),
         )
     };
     let declared = request
@@ -473,9 +482,10 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
 
 fn unauthorized(challenge: &'static str, message: &'static str) -> Response {
     let mut response = refuse(StatusCode::UNAUTHORIZED, message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     response
 }
 
@@ -545,7 +555,13 @@ mod tests {
         ] {
             assert!(policy.host_allowed(host), "{host}");
         }
-        for host in ["evil.test", "other.test:9001", "other.test", "10.0.0.1:8080", ""] {
+        for host in [
+            "evil.test",
+            "other.test:9001",
+            "other.test",
+            "10.0.0.1:8080",
+            "",
+        ] {
             assert!(!policy.host_allowed(host), "{host}");
         }
     }
