@@ -11,6 +11,9 @@ use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use testloop_tests::{run, testloop, testloop_bin};
 
+/// `MAX_MESSAGE_BYTES` in `server/src/serve/limits.rs`.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// How long any one answer may take.
 const ANSWER: Duration = Duration::from_secs(20);
 
@@ -162,6 +165,23 @@ fn stdout_carries_only_protocol_and_bad_lines_do_not_stop_serving() {
         listed["result"]["structuredContent"]["workflows"],
         json!([]),
         "{listed}"
+    );
+
+    // A message of MAX_MESSAGE_BYTES is read; one byte more is discarded unanswered.
+    let padded = |id: u64, size: usize| {
+        let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}).to_string();
+        line.push_str(&" ".repeat(size - line.len()));
+        line
+    };
+    server.send(&padded(3, MAX_MESSAGE_BYTES));
+    let at_limit = server.next();
+    assert_eq!(at_limit["id"], 3, "{at_limit}");
+    server.send(&padded(4, MAX_MESSAGE_BYTES + 1));
+    server.send(r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#);
+    let after = server.next();
+    assert_eq!(
+        after["id"], 6,
+        "the oversized message was answered: {after}"
     );
 
     // Closing stdin ends serving, with status 0, and nothing else was written to stdout.

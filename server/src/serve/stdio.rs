@@ -3,7 +3,8 @@
 //! A line that is not JSON at all is ignored (as rmcp and the other MCP SDKs do: there is no id
 //! to answer, and answering garbage can start an error storm between two confused peers); a JSON
 //! line that is not a valid message is answered with an `Invalid request` error. Either way
-//! serving goes on. A line longer than [`MAX_MESSAGE_BYTES`] is discarded.
+//! serving goes on. A message longer than [`MAX_MESSAGE_BYTES`] (without its newline) is discarded
+//! unanswered, and logged.
 
 use anyhow::Result;
 use rmcp::ServiceExt;
@@ -17,8 +18,9 @@ use super::{Signals, force_exit};
 /// Serves until stdin closes, or until SIGTERM or Ctrl-C (twice: quit at once).
 pub async fn serve(server: TestloopServer, signals: &mut Signals) -> Result<()> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    // rmcp counts the line's newline too.
     let transport =
-        AsyncRwTransport::new_server(stdin, stdout).with_max_line_length(MAX_MESSAGE_BYTES);
+        AsyncRwTransport::new_server(stdin, stdout).with_max_line_length(MAX_MESSAGE_BYTES + 1);
     let stop = CancellationToken::new();
     let running = tokio::select! {
         started = server.serve_with_ct(transport, stop.clone()) => match started {
