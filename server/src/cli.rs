@@ -81,7 +81,8 @@ Exit status: 0 when every file is valid, 1 otherwise.")]
 
 HTTP endpoints: /mcp (streamable HTTP), /sse and /message (legacy HTTP+SSE), /healthz (no token).
 Listening beyond loopback requires a token; clients send `Authorization: Bearer <token>`.
-SIGTERM or Ctrl-C: finish the requests in flight, then stop (twice: quit at once).
+Limits: 4 MiB per message; 64 sessions and 64 requests in flight at once (503 beyond).
+SIGTERM or Ctrl-C: finish the requests in flight (up to 10s), then stop (twice: quit at once).
 Executions still running when serving ends are aborted and recorded.")]
     Serve(ServeArgs),
 }
@@ -240,5 +241,38 @@ fn parse_line_range(text: &str) -> Result<(u64, u64), String> {
         _ => Err(format!(
             "expected FROM:TO with 1 <= FROM <= TO, like 200:260, got `{text}`"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::serve::limits::{
+        MAX_IN_FLIGHT_REQUESTS, MAX_MESSAGE_BYTES, MAX_SESSIONS, SHUTDOWN_GRACE,
+    };
+
+    #[test]
+    fn serve_help_states_the_limits_as_defined() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains(&format!("{} MiB per message", MAX_MESSAGE_BYTES >> 20)),
+            "{help}"
+        );
+        assert!(help.contains(&format!("{MAX_SESSIONS} sessions")), "{help}");
+        assert!(
+            help.contains(&format!("{MAX_IN_FLIGHT_REQUESTS} requests in flight")),
+            "{help}"
+        );
+        assert!(
+            help.contains(&format!("up to {}s", SHUTDOWN_GRACE.as_secs())),
+            "{help}"
+        );
     }
 }

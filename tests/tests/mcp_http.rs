@@ -18,6 +18,7 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 const MAX_SESSIONS: usize = 64;
 const MAX_IN_FLIGHT_REQUESTS: usize = 64;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const CONNECTION_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 /// How long any one answer may take.
@@ -766,4 +767,26 @@ fn a_second_signal_quits_at_once() {
     server.signal(libc::SIGINT);
     let code = server.wait_exit(Duration::from_secs(5));
     assert_eq!(code, Some(Some(130)), "{}", server.stderr());
+}
+
+#[test]
+fn a_request_still_in_flight_after_the_grace_is_cut_off() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = HttpServer::start(data.path(), None, &[]);
+    let _stuck = half_sent(&server, &initialize(1).to_string());
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    let code = server.wait_exit(SHUTDOWN_GRACE + CONNECTION_CLOSE_GRACE + Duration::from_secs(5));
+    let waited = signalled.elapsed();
+    assert_eq!(code, Some(Some(0)), "{}", server.stderr());
+    assert!(
+        waited >= SHUTDOWN_GRACE,
+        "gave up after {waited:?}, before the grace"
+    );
+    assert!(
+        server.stderr().contains("still in flight"),
+        "{}",
+        server.stderr()
+    );
 }
