@@ -44,6 +44,12 @@ pub async fn serve(data_dir: &Path, args: ServeArgs) -> Result<ExitCode> {
                     args.listen
                 );
             }
+            if args.listen.ip().is_unspecified() && args.allowed_hosts.is_empty() {
+                eprintln!(
+                    "testloop: note: clients must name an allowed Host; to reach this server by a \
+                     name or address other than loopback, add --allowed-host NAME"
+                );
+            }
             let policy = security::Policy::new(
                 args.listen,
                 &args.allowed_hosts,
