@@ -1,8 +1,11 @@
 //! The command line, as clap sees it. Help texts teach by example.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::serve::security::Token;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +70,65 @@ Exit status: 0 when every file is valid, 1 otherwise.")]
   testloop logs 01JD3QX --grep 'error|FAIL' --context 2
   testloop logs 01JD3QX --step 2 --all")]
     Logs(LogsArgs),
+
+    /// Serve the MCP tools to an AI agent: over stdin/stdout (the default), or over HTTP.
+    #[command(after_help = "Examples:
+  testloop serve                                        # stdio, for an IDE or desktop agent
+  testloop serve --transport http                       # http://127.0.0.1:8080/mcp
+  testloop serve --transport http --listen 127.0.0.1:0  # any free port, printed on stderr
+  TESTLOOP_TOKEN=$(openssl rand -hex 32) testloop serve --transport http --listen 0.0.0.0:8080 \\
+      --allowed-host testloop.internal
+
+HTTP endpoints: /mcp (streamable HTTP), /sse and /message (legacy HTTP+SSE), /healthz (no token).
+Listening beyond loopback requires a token; clients send `Authorization: Bearer <token>`.
+Limits: 4 MiB per message; 64 sessions and 64 requests in flight at once (503 beyond).
+SIGTERM or Ctrl-C: finish the requests in flight (up to 10s), then stop (twice: quit at once).
+Executions still running when serving ends are aborted and recorded.")]
+    Serve(ServeArgs),
+}
+
+/// How `testloop serve` talks to its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// JSON-RPC lines on stdin and stdout.
+    Stdio,
+    /// Streamable HTTP at /mcp and legacy HTTP+SSE at /sse, on --listen.
+    Http,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// stdio, or http.
+    #[arg(long, value_enum, default_value_t = TransportKind::Stdio)]
+    pub transport: TransportKind,
+
+    /// The address to listen on with --transport http (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// The bearer token HTTP clients must send (required beyond loopback). Prefer the
+    /// environment variable: a command line is visible to other users.
+    #[arg(
+        long,
+        env = "TESTLOOP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<Token>,
+
+    /// Another accepted `Host` header, `name` (any port) or `name:port` (repeatable); loopback
+    /// names and the listen address are always accepted.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+
+    /// A browser origin allowed to call, like https://app.example.com (repeatable); requests
+    /// without an Origin, and from loopback origins, are always allowed.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+
+    /// How the workspace appears at /data: auto, namespace, bwrap or none.
+    #[arg(long, env = "TESTLOOP_SANDBOX", default_value = "auto")]
+    pub sandbox: String,
 }
 
 #[derive(Debug, Args)]
@@ -179,5 +241,38 @@ fn parse_line_range(text: &str) -> Result<(u64, u64), String> {
         _ => Err(format!(
             "expected FROM:TO with 1 <= FROM <= TO, like 200:260, got `{text}`"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::serve::limits::{
+        MAX_IN_FLIGHT_REQUESTS, MAX_MESSAGE_BYTES, MAX_SESSIONS, SHUTDOWN_GRACE,
+    };
+
+    #[test]
+    fn serve_help_states_the_limits_as_defined() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains(&format!("{} MiB per message", MAX_MESSAGE_BYTES >> 20)),
+            "{help}"
+        );
+        assert!(help.contains(&format!("{MAX_SESSIONS} sessions")), "{help}");
+        assert!(
+            help.contains(&format!("{MAX_IN_FLIGHT_REQUESTS} requests in flight")),
+            "{help}"
+        );
+        assert!(
+            help.contains(&format!("up to {}s", SHUTDOWN_GRACE.as_secs())),
+            "{help}"
+        );
     }
 }

@@ -1,7 +1,8 @@
-//! `testloop`: the command line over the orchestrator (and, later, the MCP server).
+//! `testloop`: the command line over the orchestrator, and the MCP server (`testloop serve`).
 
 mod cli;
 mod progress;
+mod serve;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -27,15 +28,17 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // In `serve`, stderr is often a client's log file: no colour codes there.
+    let serving = matches!(cli.command, Command::Serve(_));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !serving)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESTLOOP_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,7 +49,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let result = runtime.block_on(dispatch(cli));
+    if serving {
+        // A blocking read of stdin (when it is not a pipe) cannot be cancelled: do not wait for it.
+        runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    }
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("testloop: {error:#}");
@@ -65,6 +73,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(&data_dir, args).await,
         Command::Executions(args) => executions(&data_dir, args),
         Command::Logs(args) => print_logs(&data_dir, args),
+        Command::Serve(args) => serve::serve(&data_dir, args).await,
     }
 }
 
