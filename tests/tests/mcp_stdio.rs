@@ -34,6 +34,12 @@ async fn an_rmcp_client_lists_and_calls_tools_over_stdio() {
         .expect("initialize in time")
         .expect("initialize");
 
+    let info = client.peer_info().expect("the server introduced itself");
+    assert_eq!(
+        info.server_info.as_ref().map(|server| server.name.as_str()),
+        Some("testloop")
+    );
+
     let tools = tokio::time::timeout(ANSWER, client.list_all_tools())
         .await
         .unwrap()
@@ -52,7 +58,16 @@ async fn an_rmcp_client_lists_and_calls_tools_over_stdio() {
     .expect("tools/call list_workflows");
     assert_ne!(listed.is_error, Some(true), "{listed:?}");
     let structured = listed.structured_content.expect("structured output");
-    assert_eq!(structured["workflows"], json!(["hello"]), "{structured}");
+    assert_eq!(
+        structured["workflows"][0]["name"],
+        json!("hello"),
+        "{structured}"
+    );
+    assert_eq!(
+        structured["workflows"][0]["version"],
+        json!(1),
+        "{structured}"
+    );
 
     // A tool that does not exist fails cleanly, and the server keeps serving.
     let missing = tokio::time::timeout(

@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    ErrorData, GetPromptRequestParams, GetPromptResponse, GetPromptResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, Prompt,
-    PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ErrorData, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
     ResourceUpdatedNotificationParam, Role, ServerCapabilities, ServerConfig,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
@@ -67,7 +67,9 @@ impl ServerHandler for TestloopServer {
             .enable_resources_subscribe()
             .enable_prompts()
             .build();
-        ServerConfig::new(capabilities).with_instructions(
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("testloop", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
             "testloop runs Testkube-compatible test workflows (TestWorkflow YAML) on this machine \
              and keeps every execution's status, step results and logs. Typical loop: \
              create_workflow (or list_workflows), run_workflow with wait_seconds, then on failure \
