@@ -223,3 +223,63 @@ fn stdout_carries_only_protocol_and_bad_lines_do_not_stop_serving() {
         "no colour codes on stderr: {stderr}"
     );
 }
+
+/// The status of the one execution in the data directory, read without opening it as testloop
+/// would (which could mark it interrupted).
+fn only_execution_status(data: &std::path::Path) -> Option<String> {
+    let db = rusqlite::Connection::open(data.join("testloop.db")).ok()?;
+    db.query_row("SELECT status FROM executions", [], |row| row.get(0))
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_stdin_aborts_running_executions_and_records_them() {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(testloop_bin());
+    command
+        .arg("serve")
+        .env("TESTLOOP_HOME", data.path())
+        .env_remove("TESTLOOP_SANDBOX");
+    let transport = TokioChildProcess::new(command).expect("spawn testloop serve");
+    let client = tokio::time::timeout(ANSWER, ().serve(transport))
+        .await
+        .expect("initialize in time")
+        .expect("initialize");
+    let yaml = "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: sleepy\nspec:\n  steps:\n  - shell: sleep 60\n";
+    let arguments = |value: Value| value.as_object().cloned().unwrap_or_default();
+    client
+        .call_tool(
+            CallToolRequestParams::new("create_workflow")
+                .with_arguments(arguments(json!({ "yaml": yaml }))),
+        )
+        .await
+        .expect("create_workflow");
+    let started = client
+        .call_tool(
+            CallToolRequestParams::new("run_workflow")
+                .with_arguments(arguments(json!({ "name": "sleepy" }))),
+        )
+        .await
+        .expect("run_workflow");
+    assert_eq!(
+        started.structured_content.expect("report")["status"],
+        json!("running")
+    );
+    // Closing the connection closes the server's stdin.
+    tokio::time::timeout(ANSWER, client.cancel())
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = std::time::Instant::now() + ANSWER;
+    loop {
+        let status = only_execution_status(data.path());
+        if status.as_deref() == Some("aborted") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the execution was not recorded as aborted: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
