@@ -388,8 +388,8 @@ impl TestloopServer {
     }
 
     /// Abort a running execution: its running step's process group gets SIGTERM, then SIGKILL
-    /// after a grace period, and the remaining steps are skipped (`after` steps with condition
-    /// always still run). Waits up to 10 seconds for it to stop and returns its status. An
+    /// after a grace period, and every step that has not started is skipped (`after` steps too:
+    /// an abort stops everything). Waits up to 10 seconds for it to stop and returns its status. An
     /// execution that is not running is reported as such, not as an error.
     #[tool(
         output_schema = schema_for_output::<AbortResult>(),

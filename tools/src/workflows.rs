@@ -107,7 +107,17 @@ pub struct ParameterInfo {
     pub description: Option<String>,
     /// The allowed values, when restricted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "scalar_list_schema")]
     pub allowed: Vec<Value>,
+}
+
+/// Parameter values are scalars; saying so keeps the output schema portable to clients that refuse
+/// an unconstrained `true` schema.
+fn scalar_list_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+    })
 }
 
 /// A saved workflow: its YAML and what it contains.
