@@ -11,13 +11,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use testloop_orchestrator::execution::{ExecutionStatus, StepRecord, Trigger};
+use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger};
 use testloop_orchestrator::executor::sandbox::SandboxMode;
 use testloop_orchestrator::logs::LogLine;
 use testloop_orchestrator::run::{OrchestratorConfig, RunEvent, RunRequest, format_duration};
 use testloop_orchestrator::spec::{self, Problem};
 use testloop_orchestrator::store::ExecutionFilter;
-use testloop_orchestrator::{Orchestrator, logs};
+use testloop_orchestrator::{Orchestrator, logs, summary};
 
 use cli::{Cli, Command};
 use progress::Progress;
@@ -237,7 +237,7 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
     let (record, steps) = orchestrator.execution(&record.id)?;
     progress.finished(&record, &steps);
     if record.status != ExecutionStatus::Passed {
-        print_failure_tail(&orchestrator, &record.id, &steps, args.failure_lines);
+        print_failure_tail(&orchestrator, &record, &steps, args.failure_lines);
         Ok(ExitCode::from(EXIT_FAILED))
     } else {
         Ok(ExitCode::SUCCESS)
@@ -255,15 +255,14 @@ fn names(parsed: &[spec::ParsedWorkflow]) -> String {
 /// The last lines of the first failing step that has a log, and how to read more.
 fn print_failure_tail(
     orchestrator: &Orchestrator,
-    execution: &str,
+    record: &ExecutionRecord,
     steps: &[StepRecord],
     lines: u64,
 ) {
-    let failing = steps
-        .iter()
-        .filter(|step| step.status.is_failure())
-        .find(|step| orchestrator.logs().reader(execution, &step.path).is_ok());
-    let Some(step) = failing else {
+    let execution = &record.id;
+    // The same step the MCP failure summary names: the first that failed on its own account,
+    // non-optional ones first.
+    let Some((step, _optional)) = summary::failed_step(record, steps) else {
         return;
     };
     let Ok(reader) = orchestrator.logs().reader(execution, &step.path) else {

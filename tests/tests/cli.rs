@@ -386,3 +386,26 @@ fn logs_reads_heads_ranges_and_tails_of_a_step() {
         "{bad_step:?}"
     );
 }
+
+#[test]
+fn the_failure_tail_shows_the_step_that_failed_the_run_not_an_optional_one() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("two-failures.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: two-failures\nspec:\n  steps:\n  - name: lint\n    optional: true\n    shell: echo lint-warning; exit 1\n  - name: tests\n    steps:\n    - name: unit\n      shell: echo unit-assertion-failed; exit 1\n",
+    )
+    .unwrap();
+    let ran = run(
+        data.path(),
+        &["run", file.to_str().unwrap(), "--failure-lines", "5"],
+    );
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    let tail = &ran.stdout[ran.stdout.find("── last").expect("a failure tail")..];
+    assert!(
+        tail.starts_with("── last 1 of 1 line(s) of step 2/1 (unit) ──"),
+        "{tail}"
+    );
+    assert!(tail.contains("unit-assertion-failed"), "{tail}");
+    assert!(!tail.contains("lint-warning"), "{tail}");
+}
