@@ -103,10 +103,21 @@ const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 impl HttpServer {
     /// Starts a server on a free loopback port; `token` becomes `TESTLOOP_TOKEN`.
     pub fn start(data_dir: &Path, token: Option<&str>, extra_args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, token, extra_args, &[])
+    }
+
+    /// [`HttpServer::start`] with extra environment variables (such as `TESTLOOP_LOG`).
+    pub fn start_with_env(
+        data_dir: &Path,
+        token: Option<&str>,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = testloop(data_dir);
         command
             .args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])
             .args(extra_args)
+            .envs(env.iter().copied())
             .env_remove("TESTLOOP_TOKEN")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

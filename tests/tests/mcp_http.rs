@@ -407,7 +407,9 @@ async fn foreign_origins_and_hosts_get_403_on_every_route() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_is_required_on_every_request_but_health() {
     let data = tempfile::tempdir().unwrap();
-    let server = HttpServer::start(data.path(), Some(TOKEN), &[]);
+    // The most verbose logging there is, so that a token written anywhere would show.
+    let server =
+        HttpServer::start_with_env(data.path(), Some(TOKEN), &[], &[("TESTLOOP_LOG", "trace")]);
     for path in ["/mcp", "/sse", "/message?sessionId=x"] {
         let missing = client().get(server.url(path)).send().await.unwrap();
         assert_eq!(missing.status(), 401, "{path}");
@@ -440,7 +442,12 @@ async fn a_token_is_required_on_every_request_but_health() {
     let health = client().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(
-        !server.stderr().contains(TOKEN),
+        server.stderr().contains("TRACE") || server.stderr().contains("DEBUG"),
+        "trace logging was not on: {}",
+        server.stderr()
+    );
+    assert!(
+        !server.stderr().contains(TOKEN) && !server.stderr().contains("0123456789abcde"),
         "the token reached the log: {}",
         server.stderr()
     );
