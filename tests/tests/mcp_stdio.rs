@@ -17,22 +17,29 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// How long any one answer may take.
 const ANSWER: Duration = Duration::from_secs(20);
 
+/// `testloop serve` on `data` as a child process, with an rmcp client connected to its stdio.
+async fn connect_stdio(
+    data: &std::path::Path,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let mut command = tokio::process::Command::new(testloop_bin());
+    command
+        .arg("serve")
+        .env("TESTLOOP_HOME", data)
+        .env_remove("TESTLOOP_SANDBOX");
+    let transport = TokioChildProcess::new(command).expect("spawn testloop serve");
+    tokio::time::timeout(ANSWER, ().serve(transport))
+        .await
+        .expect("initialize in time")
+        .expect("initialize")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_rmcp_client_lists_and_calls_tools_over_stdio() {
     let data = tempfile::tempdir().unwrap();
     let ran = run(data.path(), &["run", "examples/workflows/hello.yaml"]);
     assert_eq!(ran.code, Some(0), "{ran:?}");
 
-    let mut command = tokio::process::Command::new(testloop_bin());
-    command
-        .arg("serve")
-        .env("TESTLOOP_HOME", data.path())
-        .env_remove("TESTLOOP_SANDBOX");
-    let transport = TokioChildProcess::new(command).expect("spawn testloop serve");
-    let client = tokio::time::timeout(ANSWER, ().serve(transport))
-        .await
-        .expect("initialize in time")
-        .expect("initialize");
+    let client = connect_stdio(data.path()).await;
 
     let info = client.peer_info().expect("the server introduced itself");
     assert_eq!(
@@ -235,16 +242,7 @@ fn only_execution_status(data: &std::path::Path) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn closing_stdin_aborts_running_executions_and_records_them() {
     let data = tempfile::tempdir().unwrap();
-    let mut command = tokio::process::Command::new(testloop_bin());
-    command
-        .arg("serve")
-        .env("TESTLOOP_HOME", data.path())
-        .env_remove("TESTLOOP_SANDBOX");
-    let transport = TokioChildProcess::new(command).expect("spawn testloop serve");
-    let client = tokio::time::timeout(ANSWER, ().serve(transport))
-        .await
-        .expect("initialize in time")
-        .expect("initialize");
+    let client = connect_stdio(data.path()).await;
     let yaml = "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: sleepy\nspec:\n  steps:\n  - shell: sleep 60\n";
     let arguments = |value: Value| value.as_object().cloned().unwrap_or_default();
     client

@@ -54,20 +54,8 @@ fn arguments(value: serde_json::Value) -> serde_json::Map<String, serde_json::Va
     value.as_object().unwrap().clone()
 }
 
-#[tokio::test]
-// resources/subscribe is deprecated for new protocol versions; this test is about the clients
-// that still use it.
-#[allow(deprecated)]
-async fn a_handshake_era_client_is_notified_of_a_subscribed_execution() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestloopServer::new(orchestrator(&dir));
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let service = server.serve(server_io).await.unwrap();
-        let _ = service.waiting().await;
-    });
-    let watcher = Watcher::default();
-    let client = watcher.clone().serve(client_io).await.unwrap();
+/// Saves and starts the slow workflow without waiting for it; its execution id.
+async fn start_slow_run(client: &rmcp::Peer<RoleClient>) -> String {
     client
         .call_tool(
             CallToolRequestParams::new("create_workflow")
@@ -82,10 +70,27 @@ async fn a_handshake_era_client_is_notified_of_a_subscribed_execution() {
         )
         .await
         .unwrap();
-    let id = started.structured_content.unwrap()["id"]
+    started.structured_content.unwrap()["id"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+#[tokio::test]
+// resources/subscribe is deprecated for new protocol versions; this test is about the clients
+// that still use it.
+#[allow(deprecated)]
+async fn a_handshake_era_client_is_notified_of_a_subscribed_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestloopServer::new(orchestrator(&dir));
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let service = server.serve(server_io).await.unwrap();
+        let _ = service.waiting().await;
+    });
+    let watcher = Watcher::default();
+    let client = watcher.clone().serve(client_io).await.unwrap();
+    let id = start_slow_run(&client).await;
     // An id prefix is accepted; notifications carry the URI as subscribed.
     let uri = format!("testloop://executions/{}", &id[..16]);
     client
@@ -134,24 +139,7 @@ async fn a_current_client_listening_to_an_execution_gets_its_updates() {
         )
         .await
         .unwrap();
-    client
-        .call_tool(
-            CallToolRequestParams::new("create_workflow")
-                .with_arguments(arguments(serde_json::json!({"yaml": SLOW}))),
-        )
-        .await
-        .unwrap();
-    let started = client
-        .call_tool(
-            CallToolRequestParams::new("run_workflow")
-                .with_arguments(arguments(serde_json::json!({"name": "slow"}))),
-        )
-        .await
-        .unwrap();
-    let id = started.structured_content.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_slow_run(&client).await;
     let step_uri = format!("testloop://executions/{id}/logs/2");
     let mut filter = SubscriptionFilter::new();
     filter.resource_subscriptions = Some(vec![step_uri.clone()]);
