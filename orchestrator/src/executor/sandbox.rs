@@ -96,7 +96,16 @@ impl Sandbox {
     /// Prepares the view of `workspace` at `/data` in the given mode.
     pub fn start(mode: SandboxMode, workspace: &Path) -> Result<Self, ExecutorError> {
         let mode = match mode {
-            SandboxMode::Auto => detected_mode(),
+            SandboxMode::Auto => match detected_mode(workspace) {
+                // Detecting the namespace mode started this unit's sandbox already.
+                Detected::Started(kind) => {
+                    return Ok(Self {
+                        workspace: workspace.to_path_buf(),
+                        kind,
+                    });
+                }
+                Detected::Mode(mode) => mode,
+            },
             forced => forced,
         };
         let kind = match mode {
@@ -190,38 +199,49 @@ impl Sandbox {
     }
 }
 
-/// The mode `auto` means on this machine, found once per process.
-pub fn detected_mode() -> SandboxMode {
+/// What `auto` found: the mode to use, or (the first time, when it is the namespace mode) the
+/// sandbox it started for the unit that asked.
+enum Detected {
+    Mode(SandboxMode),
+    Started(Kind),
+}
+
+/// The mode `auto` means on this machine, found once per process. The namespace mode is detected
+/// by starting the asking unit's own sandbox, so detection costs nothing extra.
+fn detected_mode(workspace: &Path) -> Detected {
     static DETECTED: OnceLock<SandboxMode> = OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        if let Ok(forced) = std::env::var("TESTLOOP_SANDBOX")
-            && let Ok(mode) = forced.parse::<SandboxMode>()
-            && mode != SandboxMode::Auto
-        {
-            return mode;
-        }
-        let probe_dir = std::env::temp_dir();
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        if root && start_namespace(&probe_dir).is_ok() {
-            return SandboxMode::Namespace;
-        }
-        let probe = std::process::Command::new("bwrap")
-            .args(bwrap_view(&probe_dir, false))
-            .args(["--", "/bin/true"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if matches!(probe, Ok(status) if status.success()) {
-            return SandboxMode::Bwrap;
-        }
+    if let Some(mode) = DETECTED.get() {
+        return Detected::Mode(*mode);
+    }
+    if let Ok(forced) = std::env::var("TESTLOOP_SANDBOX")
+        && let Ok(mode) = forced.parse::<SandboxMode>()
+        && mode != SandboxMode::Auto
+    {
+        return Detected::Mode(*DETECTED.get_or_init(|| mode));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && let Ok(kind) = start_namespace(workspace) {
+        let _ = DETECTED.set(SandboxMode::Namespace);
+        return Detected::Started(kind);
+    }
+    let probe = std::process::Command::new("bwrap")
+        .args(bwrap_view(&std::env::temp_dir(), false))
+        .args(["--", "/bin/true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let mode = if matches!(probe, Ok(status) if status.success()) {
+        SandboxMode::Bwrap
+    } else {
         tracing::warn!(
             "no mount namespaces here (need root or unprivileged user namespaces, and bubblewrap): \
              /data is rewritten to each unit's workspace path instead"
         );
         SandboxMode::None
-    })
+    };
+    Detected::Mode(*DETECTED.get_or_init(|| mode))
 }
 
 /// bubblewrap arguments that show the host's root with `workspace` at `/data`. The new root is a
