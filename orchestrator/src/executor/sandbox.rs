@@ -199,6 +199,18 @@ impl Sandbox {
     }
 }
 
+/// The mode `mode` stands for on this machine: itself, or for `auto` what detection found (a
+/// probe runs if no unit has started yet).
+pub fn resolved_mode(mode: SandboxMode) -> SandboxMode {
+    if mode != SandboxMode::Auto {
+        return mode;
+    }
+    match detected_mode(&std::env::temp_dir()) {
+        Detected::Mode(mode) => mode,
+        Detected::Started(_) => SandboxMode::Namespace,
+    }
+}
+
 /// What `auto` found: the mode to use, or (the first time, when it is the namespace mode) the
 /// sandbox it started for the unit that asked.
 enum Detected {

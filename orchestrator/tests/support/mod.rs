@@ -45,6 +45,21 @@ impl Finished {
             .collect()
     }
 
+    /// How the steps saw their workspace: `/data`, or its host path where the sandbox rewrites
+    /// `/data` (no namespaces on this machine).
+    pub fn data_path(&self) -> String {
+        match testloop_orchestrator::executor::sandbox::resolved_mode(SandboxMode::Auto) {
+            SandboxMode::None => self
+                .dir
+                .path()
+                .join("workspaces")
+                .join(&self.record.id)
+                .display()
+                .to_string(),
+            _ => "/data".to_owned(),
+        }
+    }
+
     /// The step's output without testloop's own `[testloop]` notes.
     pub fn output(&self, path: &str) -> Vec<String> {
         self.log(path)
