@@ -243,8 +243,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // WAL survives a killed process with every committed transaction; NORMAL only risks the
         // last transactions on power loss, which is the usual trade for a local tool.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        set_wal_mode(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -749,6 +748,24 @@ fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
 
 /// Applies the migrations the database lacks, all in one transaction: a crash midway leaves the
 /// old schema, never half of a new one.
+/// Switches to WAL. On a new database two processes opening it at once race for the exclusive
+/// lock this needs, and SQLite reports "database is locked" without consulting the busy handler,
+/// so the switch is retried here for as long as [`BUSY_TIMEOUT`].
+fn set_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
