@@ -641,3 +641,20 @@ async fn output_held_open_by_an_escaped_process_does_not_hang_the_step() {
     );
     assert_eq!(done.output("1"), vec!["main-done"]);
 }
+
+#[tokio::test]
+async fn a_step_that_prints_nothing_leaves_no_log_files() {
+    let done = run(&workflow(
+        "silent",
+        "steps:\n- name: quiet\n  shell: \"true\"\n- name: loud\n  shell: echo spoke",
+    ))
+    .await;
+    assert_eq!(done.record.status, ExecutionStatus::Passed);
+    let logs = done.orchestrator.logs();
+    assert!(matches!(
+        logs.reader(&done.record.id, "1"),
+        Err(testloop_orchestrator::logs::Error::NotFound { .. })
+    ));
+    assert_eq!(logs.steps(&done.record.id).unwrap(), vec!["2".to_owned()]);
+    assert_eq!(done.output("2"), vec!["spoke"]);
+}

@@ -447,7 +447,10 @@ fn print_logs(data_dir: &Path, args: cli::LogsArgs) -> Result<ExitCode> {
         }
     }
     if !printed_any {
-        println!("no logs for execution {}", record.id);
+        match &args.step {
+            Some(path) => println!("step {path} of execution {} wrote no output", record.id),
+            None => println!("no step of execution {} wrote any output", record.id),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

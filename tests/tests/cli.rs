@@ -380,6 +380,15 @@ fn logs_reads_heads_ranges_and_tails_of_a_step() {
     let bad_range = run(data.path(), &["logs", &id, "--lines", "5:2"]);
     assert_eq!(bad_range.code, Some(2));
     assert!(bad_range.stderr.contains("FROM:TO"), "{bad_range:?}");
+    let silent = run(data.path(), &["run", "examples/workflows/controls.yaml"]);
+    let silent_id = execution_id(&silent);
+    let quiet = run(data.path(), &["logs", &silent_id, "--step", "6"]);
+    assert_eq!(
+        quiet.stdout.trim(),
+        format!("step 6 of execution {silent_id} wrote no output"),
+        "{quiet:?}"
+    );
+
     let bad_step = run(data.path(), &["logs", &id, "--step", "9"]);
     assert!(
         bad_step.stderr.contains("has no step `9`; its steps: 1"),

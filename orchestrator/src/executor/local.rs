@@ -15,12 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::sandbox::{Sandbox, SandboxMode};
 use super::spawn::{ChildProcess, spawn};
-use super::steps::{self, Ended, Launcher, note};
+use super::steps::{self, Ended, Launcher, StepLog, note};
 use super::{
     Action, ArtifactRule, Executor, ExecutorError, Unit, UnitOutcome, UnitSink, WORKSPACE_MOUNT,
 };
 use crate::execution::now_micros;
-use crate::logs::LogWriter;
 
 /// How long a step may take to stop after SIGTERM (timeout, abort) before it gets SIGKILL.
 pub const TERMINATE_GRACE: Duration = Duration::from_secs(2);
@@ -117,7 +116,7 @@ impl Launcher for LocalLauncher<'_> {
     async fn launch(
         &self,
         action: &Action,
-        log: &mut LogWriter,
+        log: &mut StepLog<'_>,
         deadline: Option<Instant>,
         cancel: &CancellationToken,
     ) -> Ended {
@@ -141,7 +140,11 @@ impl Launcher for LocalLauncher<'_> {
         }
     }
 
-    async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut LogWriter) -> Option<String> {
+    async fn collect_artifacts(
+        &self,
+        rule: &ArtifactRule,
+        log: &mut StepLog<'_>,
+    ) -> Option<String> {
         let base = self.sandbox.host_path(&rule.working_dir);
         let patterns = rule
             .patterns
@@ -221,7 +224,7 @@ fn describe(command: &super::Command) -> String {
 async fn supervise(
     mut child: ChildProcess,
     output: OwnedFd,
-    log: &mut LogWriter,
+    log: &mut StepLog<'_>,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
 ) -> Ended {
@@ -257,7 +260,7 @@ async fn supervise(
             read = async { match pipe.as_mut() { Some(pipe) => pipe.read(&mut buffer).await, None => std::future::pending().await } } => {
                 match read {
                     Ok(0) | Err(_) => {
-                        let _ = log.finish_output(now_micros());
+                        log.finish_output(now_micros());
                         pipe = None;
                     }
                     Ok(n) => {
@@ -274,10 +277,10 @@ async fn supervise(
                                 }
                             }
                         }
-                        let _ = log.write_output(now_micros(), &buffer[..filled]);
-                        let _ = log.flush();
+                        log.write_output(now_micros(), &buffer[..filled]);
+                        log.flush();
                         if closed {
-                            let _ = log.finish_output(now_micros());
+                            log.finish_output(now_micros());
                             pipe = None;
                         }
                     }
@@ -305,7 +308,7 @@ async fn supervise(
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
                 if drain_until.is_some_and(|until| now >= until) {
-                    let _ = log.finish_output(now_micros());
+                    log.finish_output(now_micros());
                     pipe = None;
                     drain_until = None;
                 } else if kill_at.is_some_and(|at| now >= at) {
@@ -320,7 +323,7 @@ async fn supervise(
             }
         }
     }
-    let _ = log.finish_output(now_micros());
+    log.finish_output(now_micros());
     ended.unwrap_or(Ended::Exited(-1))
 }
 

@@ -45,14 +45,15 @@ pub trait Launcher: Send + Sync {
     async fn launch(
         &self,
         action: &Action,
-        log: &mut LogWriter,
+        log: &mut StepLog<'_>,
         deadline: Option<Instant>,
         cancel: &CancellationToken,
     ) -> Ended;
 
     /// Copies the files matched by `rule` into the execution's artifacts, saying what it did in
     /// `log`. Returns a problem worth failing the step for, if any.
-    async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut LogWriter) -> Option<String>;
+    async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut StepLog<'_>)
+    -> Option<String>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,20 +210,8 @@ impl<'a> Walker<'a> {
 
         let mut record = self.record(step, StepStatus::Running);
         record.started_at = Some(now_micros());
-        let mut log = if step.action.is_some() || step.artifacts.is_some() {
-            match self.sink.log(&step.path) {
-                Ok(log) => Some(log),
-                Err(error) => {
-                    record.status = StepStatus::Failed;
-                    record.message = Some(format!("cannot open the step's log: {error}"));
-                    record.finished_at = Some(now_micros());
-                    self.sink.step_finished(&record);
-                    return StepStatus::Failed;
-                }
-            }
-        } else {
-            None
-        };
+        let mut log = (step.action.is_some() || step.artifacts.is_some())
+            .then(|| StepLog::new(self.sink, &step.path));
 
         if let Some(delay) = step.delay {
             self.sink.step_started(&record);
@@ -266,7 +255,13 @@ impl<'a> Walker<'a> {
         }
 
         if let Some(log) = log.as_mut() {
-            let _ = log.flush();
+            log.flush();
+            if let Some(problem) = log.problem()
+                && outcome.status == StepStatus::Passed
+            {
+                outcome.status = StepStatus::Failed;
+                outcome.message = Some(problem.to_owned());
+            }
         }
         record.status = outcome.status;
         record.exit_code = outcome.exit_code;
@@ -308,7 +303,7 @@ impl<'a> Walker<'a> {
     async fn attempt(
         &mut self,
         step: &'a PlannedStep,
-        mut log: Option<&mut LogWriter>,
+        mut log: Option<&mut StepLog<'_>>,
         failed_before: bool,
         inherited_deadline: Option<Instant>,
     ) -> Attempt {
@@ -458,8 +453,87 @@ fn stop_reason(stop: Stop) -> &'static str {
 }
 
 /// A line of testloop's own in a step's log, marked so that readers can tell it from output.
-pub fn note(log: &mut LogWriter, text: &str) {
-    let _ = log.append(now_micros(), format!("[testloop] {text}").as_bytes());
+pub fn note(log: &mut StepLog<'_>, text: &str) {
+    log.append(now_micros(), format!("[testloop] {text}").as_bytes());
+}
+
+/// A step's log, opened when its first line comes: a step that prints nothing leaves no files
+/// (two fewer files to create per silent step). Write errors are kept for the step's result
+/// rather than interrupting the step.
+pub struct StepLog<'a> {
+    sink: &'a dyn UnitSink,
+    path: &'a str,
+    writer: Option<LogWriter>,
+    problem: Option<String>,
+}
+
+impl<'a> StepLog<'a> {
+    pub fn new(sink: &'a dyn UnitSink, path: &'a str) -> Self {
+        Self {
+            sink,
+            path,
+            writer: None,
+            problem: None,
+        }
+    }
+
+    fn writer(&mut self) -> Option<&mut LogWriter> {
+        if self.writer.is_none() && self.problem.is_none() {
+            match self.sink.log(self.path) {
+                Ok(writer) => self.writer = Some(writer),
+                Err(error) => self.problem = Some(format!("cannot open the step's log: {error}")),
+            }
+        }
+        self.writer.as_mut()
+    }
+
+    fn keep(&mut self, result: crate::logs::Result<()>) {
+        if let Err(error) = result
+            && self.problem.is_none()
+        {
+            self.problem = Some(format!("cannot write the step's log: {error}"));
+        }
+    }
+
+    /// Appends one whole line.
+    pub fn append(&mut self, timestamp: crate::execution::TimestampMicros, line: &[u8]) {
+        if let Some(writer) = self.writer() {
+            let result = writer.append(timestamp, line);
+            self.keep(result);
+        }
+    }
+
+    /// Appends a chunk of output as read (see [`LogWriter::write_output`]).
+    pub fn write_output(&mut self, timestamp: crate::execution::TimestampMicros, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        if let Some(writer) = self.writer() {
+            let result = writer.write_output(timestamp, chunk);
+            self.keep(result);
+        }
+    }
+
+    /// Stores an unfinished last line, if the stream left one.
+    pub fn finish_output(&mut self, timestamp: crate::execution::TimestampMicros) {
+        if let Some(writer) = self.writer.as_mut() {
+            let result = writer.finish_output(timestamp);
+            self.keep(result);
+        }
+    }
+
+    /// Hands what is buffered to the operating system.
+    pub fn flush(&mut self) {
+        if let Some(writer) = self.writer.as_mut() {
+            let result = writer.flush();
+            self.keep(result);
+        }
+    }
+
+    /// The first thing that went wrong opening or writing the log.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
 }
 
 fn signal_name(signal: i32) -> &'static str {
