@@ -658,3 +658,49 @@ async fn a_step_that_prints_nothing_leaves_no_log_files() {
     assert_eq!(logs.steps(&done.record.id).unwrap(), vec!["2".to_owned()]);
     assert_eq!(done.output("2"), vec!["spoke"]);
 }
+
+#[tokio::test]
+async fn a_running_step_is_recorded_as_running_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let orchestrator = support::open(&dir, SandboxMode::Auto);
+    let name = support::save(
+        &orchestrator,
+        &workflow("long", "steps:\n- name: long\n  shell: sleep 30"),
+    );
+    let handle = orchestrator
+        .start(RunRequest {
+            workflow: name,
+            config: Default::default(),
+            trigger: Trigger::Cli,
+        })
+        .unwrap();
+    // Its start is written within START_RECORD_DELAY, so a crash would leave it `interrupted`.
+    let deadline = std::time::Instant::now()
+        + testloop_orchestrator::run::START_RECORD_DELAY
+        + Duration::from_secs(5);
+    loop {
+        let (_, steps) = orchestrator.execution(&handle.id).unwrap();
+        if steps
+            .first()
+            .is_some_and(|step| step.status == StepStatus::Running)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded as running: {steps:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    orchestrator.abort(&handle.id);
+    let record = tokio::time::timeout(Duration::from_secs(20), handle.done)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, steps) = orchestrator.execution(&record.id).unwrap();
+    assert_eq!(
+        steps[0].status,
+        StepStatus::Aborted,
+        "the end replaced the start"
+    );
+}
