@@ -6,10 +6,10 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use testloop_orchestrator::execution::{ExecutionStatus, StepStatus, Trigger};
+use testloop_orchestrator::execution::{ExecutionStatus, StepStatus};
 use testloop_orchestrator::executor::sandbox::SandboxMode;
 use testloop_orchestrator::plan::PlanError;
-use testloop_orchestrator::run::{Error, RunRequest};
+use testloop_orchestrator::run::Error;
 
 use support::{process_is_gone, run, run_with, workflow};
 
@@ -197,13 +197,7 @@ async fn abort_stops_the_running_step_and_skips_the_rest() {
             "steps:\n- shell: |\n    sleep 60 &\n    echo $! > /data/grandchild\n    cp /data/grandchild /tmp/testloop-abort-$TESTLOOP_TEST_ID\n    sleep 60\n  run:\n    env:\n    - {name: TESTLOOP_TEST_ID, value: \"{{ execution.id }}\"}\n- shell: echo never\nafter:\n- shell: echo never-either",
         ),
     );
-    let handle = orchestrator
-        .start(RunRequest {
-            workflow: name,
-            config: Default::default(),
-            trigger: Trigger::Mcp,
-        })
-        .unwrap();
+    let handle = support::start(&orchestrator, &name, &[]).unwrap();
     let marker = format!("/tmp/testloop-abort-{}", handle.id);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !Path::new(&marker).exists() {
@@ -493,12 +487,7 @@ async fn unsupported_features_are_refused_before_anything_runs() {
             "steps:\n- name: shards\n  parallel:\n    count: 2\n    shell: echo {{ index }}",
         ),
     );
-    let error = orchestrator
-        .start(RunRequest {
-            workflow: name,
-            config: Default::default(),
-            trigger: Trigger::Cli,
-        })
+    let error = support::start(&orchestrator, &name, &[])
         .err()
         .expect("refused");
     match error {
@@ -517,12 +506,7 @@ async fn unsupported_features_are_refused_before_anything_runs() {
 }
 
 fn error_text(orchestrator: &testloop_orchestrator::Orchestrator, workflow: &str) -> String {
-    orchestrator
-        .start(RunRequest {
-            workflow: workflow.to_owned(),
-            config: Default::default(),
-            trigger: Trigger::Cli,
-        })
+    support::start(orchestrator, workflow, &[])
         .err()
         .map(|error| error.to_string())
         .unwrap_or_default()
@@ -540,15 +524,7 @@ async fn config_values_are_checked_against_their_parameters() {
         ),
     );
     let start = |pairs: &[(&str, &str)]| {
-        orchestrator
-            .start(RunRequest {
-                workflow: name.clone(),
-                config: pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                trigger: Trigger::Cli,
-            })
+        support::start(&orchestrator, &name, pairs)
             .err()
             .map(|error| error.to_string())
     };
@@ -667,13 +643,7 @@ async fn a_running_step_is_recorded_as_running_while_it_runs() {
         &orchestrator,
         &workflow("long", "steps:\n- name: long\n  shell: sleep 30"),
     );
-    let handle = orchestrator
-        .start(RunRequest {
-            workflow: name,
-            config: Default::default(),
-            trigger: Trigger::Cli,
-        })
-        .unwrap();
+    let handle = support::start(&orchestrator, &name, &[]).unwrap();
     // Its start is written within START_RECORD_DELAY, so a crash would leave it `interrupted`.
     let deadline = std::time::Instant::now()
         + testloop_orchestrator::run::START_RECORD_DELAY

@@ -8,7 +8,7 @@ use std::time::Duration;
 use testloop_orchestrator::Orchestrator;
 use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus, Trigger};
 use testloop_orchestrator::executor::sandbox::SandboxMode;
-use testloop_orchestrator::run::{OrchestratorConfig, RunRequest};
+use testloop_orchestrator::run::{OrchestratorConfig, RunHandle, RunRequest};
 use testloop_orchestrator::spec;
 
 pub struct Finished {
@@ -93,20 +93,27 @@ pub fn save(orchestrator: &Orchestrator, yaml: &str) -> String {
     first.workflow.metadata.name
 }
 
+/// Starts the saved workflow `name` with `config`.
+pub fn start(
+    orchestrator: &Orchestrator,
+    name: &str,
+    config: &[(&str, &str)],
+) -> Result<RunHandle, testloop_orchestrator::run::Error> {
+    orchestrator.start(RunRequest {
+        workflow: name.to_owned(),
+        config: config
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        trigger: Trigger::Cli,
+    })
+}
+
 pub async fn run_with(yaml: &str, config: &[(&str, &str)], sandbox: SandboxMode) -> Finished {
     let dir = tempfile::tempdir().expect("tempdir");
     let orchestrator = open(&dir, sandbox);
     let name = save(&orchestrator, yaml);
-    let handle = orchestrator
-        .start(RunRequest {
-            workflow: name,
-            config: config
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            trigger: Trigger::Cli,
-        })
-        .expect("start");
+    let handle = start(&orchestrator, &name, config).expect("start");
     let record = tokio::time::timeout(Duration::from_secs(120), handle.done)
         .await
         .expect("execution finished in time")
