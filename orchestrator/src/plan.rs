@@ -100,8 +100,10 @@ pub fn plan(
     })
 }
 
-struct PlanScope<'a> {
-    variables: &'a BTreeMap<String, Value>,
+/// What templates and conditions read: an execution's variables (`config.x`, `execution.id`) and
+/// this process's environment (`env.X`, empty when unset).
+pub struct PlanScope<'a> {
+    pub variables: &'a BTreeMap<String, Value>,
 }
 
 impl Scope for PlanScope<'_> {

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Action, ArtifactRule, PlannedStep, Unit, UnitOutcome, UnitSink};
 use crate::execution::{StepRecord, StepStatus, now_micros};
 use crate::logs::LogWriter;
+use crate::plan::PlanScope;
 use crate::spec::expr::{self, Scope};
 
 /// How a step's process ended.
@@ -107,10 +108,10 @@ impl Scope for ConditionScope<'_> {
             "failed" => Some(Value::Bool(!self.passed)),
             "always" => Some(Value::Bool(true)),
             "never" => Some(Value::Bool(false)),
-            _ => match name.strip_prefix("env.") {
-                Some(var) => Some(Value::String(std::env::var(var).unwrap_or_default())),
-                None => self.variables.get(name).cloned(),
-            },
+            _ => PlanScope {
+                variables: self.variables,
+            }
+            .resolve(name),
         }
     }
 }
