@@ -7,17 +7,23 @@
 //! - [`executor`]: the [`executor::Executor`] contract and its backends (`local` today).
 //! - [`store`]: SQLite state: workflows and their versions, executions, step results.
 //! - [`logs`]: append-only step logs with a line index for tail, head, ranges and grep.
+//! - [`artifacts`]: an execution's artifact store: listing and confined, capped reading.
+//! - [`diff`]: run-to-run comparison: normalised log diffs, test case and step changes.
 //! - [`execution`]: the status vocabulary and records shared by all of the above.
 //! - [`summary`]: failure summaries, masked config and clean log text for readers with little room.
+//! - [`results`]: test cases from JUnit reports and from failures recognised in logs.
 //! - [`since`]: "since when" filters: RFC 3339 timestamps or ages like `2h`.
 //!
 //! The orchestrator knows nothing of MCP or of the terminal: the CLI and the MCP tools both call
 //! [`Orchestrator`].
 
+pub mod artifacts;
+pub mod diff;
 pub mod execution;
 pub mod executor;
 pub mod logs;
 pub mod plan;
+pub mod results;
 pub mod run;
 pub mod since;
 pub mod spec;

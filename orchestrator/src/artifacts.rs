@@ -1,0 +1,1 @@
+//! The artifact store of an execution. (filled by the artifacts work)

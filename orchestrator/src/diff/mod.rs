@@ -1,0 +1,1 @@
+//! Run-to-run comparison. (filled by the diff work)

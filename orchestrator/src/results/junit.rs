@@ -1,0 +1,1 @@
+//! JUnit XML reports. (filled by the results work)

@@ -1,0 +1,1 @@
+//! Failures recognised in logs. (filled by the results work)
