@@ -157,6 +157,9 @@ pub struct ExecutionRecord {
     pub error: Option<String>,
     /// The execution this one re-runs, if any.
     pub rerun_of: Option<String>,
+    /// A re-run of only the steps that did not pass in `rerun_of`; the others are skipped.
+    #[serde(default)]
+    pub only_failed: bool,
 }
 
 /// One step's result as stored. `path` is the step's place in the tree (`2`, `2/1`); the log of a

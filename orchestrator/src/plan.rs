@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::execution::{StepRecord, StepStatus};
 use crate::executor::{
     Action, ArtifactRule, Command, PlannedStep, RetryPolicy, UnitFile, WORKSPACE_MOUNT,
 };
@@ -44,15 +45,36 @@ pub struct Plan {
     pub files: Vec<UnitFile>,
     pub steps: Vec<PlannedStep>,
     pub deadline: Option<Duration>,
-    /// What conditions may read: `config.<name>` and `execution.id`.
+    /// What conditions may read: `config.<name>`, `execution.id` and `execution.failed_tests`.
     pub variables: BTreeMap<String, Value>,
 }
 
-/// Plans `workflow` with config `overrides` (`name` → text as typed by a user) for execution `id`.
+/// What a plan knows of the execution it is for: `execution.*` in templates and conditions.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutionVars<'a> {
+    /// `execution.id`.
+    pub id: &'a str,
+    /// `execution.failed_tests`: in a re-run, the names of the test cases that failed in the
+    /// execution it re-runs (a list; empty otherwise). `{{ shellquote(execution.failed_tests) }}`
+    /// passes them as separate arguments, `{{ join(execution.failed_tests, '|') }}` as one pattern.
+    pub failed_tests: &'a [String],
+}
+
+impl<'a> ExecutionVars<'a> {
+    /// An execution that is not a re-run.
+    pub fn new(id: &'a str) -> Self {
+        Self {
+            id,
+            failed_tests: &[],
+        }
+    }
+}
+
+/// Plans `workflow` with config `overrides` (`name` → text as typed by a user) for `execution`.
 pub fn plan(
     workflow: &Workflow,
     overrides: &BTreeMap<String, String>,
-    execution_id: &str,
+    execution: ExecutionVars<'_>,
 ) -> Result<Plan> {
     refuse_unsupported_spec(workflow)?;
     let config = resolve_config(&workflow.spec.config, overrides)?;
@@ -62,7 +84,17 @@ pub fn plan(
         .collect();
     variables.insert(
         "execution.id".to_owned(),
-        Value::String(execution_id.to_owned()),
+        Value::String(execution.id.to_owned()),
+    );
+    variables.insert(
+        "execution.failed_tests".to_owned(),
+        Value::Array(
+            execution
+                .failed_tests
+                .iter()
+                .map(|name| Value::String(name.clone()))
+                .collect(),
+        ),
     );
     let scope = PlanScope {
         variables: &variables,
@@ -98,6 +130,28 @@ pub fn plan(
             .map(Duration::from_secs),
         variables,
     })
+}
+
+impl Plan {
+    /// Makes this plan a re-run of only what did not pass in `previous` (the steps of execution
+    /// `previous_id`): each top-level step of `spec.steps` that passed there is skipped, with a
+    /// message naming that execution. `setup` and `after` steps always run, since the steps that
+    /// do run may need what they prepare. A step re-runs whole, nested steps included, because
+    /// nested steps share its workspace and may depend on each other.
+    pub fn skip_steps_that_passed(&mut self, previous: &[StepRecord], previous_id: &str) {
+        let passed: BTreeMap<&str, StepStatus> = previous
+            .iter()
+            .map(|step| (step.path.as_str(), step.status))
+            .collect();
+        for step in &mut self.steps {
+            let top_level = !step.path.contains('/');
+            if top_level && passed.get(step.path.as_str()) == Some(&StepStatus::Passed) {
+                step.skip = Some(format!(
+                    "passed in {previous_id}; re-running only failed steps"
+                ));
+            }
+        }
+    }
 }
 
 /// What templates and conditions read: an execution's variables (`config.x`, `execution.id`) and
@@ -545,6 +599,7 @@ fn plan_step(
         timeout: duration(&step.timeout, "timeout")?,
         delay: duration(&step.delay, "delay")?,
         artifacts,
+        skip: None,
     })
 }
 

@@ -20,6 +20,7 @@ use crate::executor::sandbox::SandboxMode;
 use crate::executor::{Executor, Unit, UnitOutcome, UnitSink};
 use crate::logs::{self, LogStore, LogWriter};
 use crate::plan::{self, PlanError};
+use crate::results::TestStatus;
 use crate::spec::{self, ParsedWorkflow, Problem};
 use crate::store::{self, ExecutionFilter, Store, StoredWorkflow, WorkflowVersion};
 
@@ -58,6 +59,12 @@ pub enum Error {
     /// The workflow cannot run as asked.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The execution has not finished, so what failed in it is not known yet.
+    #[error(
+        "execution {0} is still running, so which steps failed is not known yet: wait for it to \
+         finish, or abort it"
+    )]
+    StillRunning(String),
     /// No workflow by that name.
     #[error("no workflow named `{0}`")]
     WorkflowNotFound(String),
@@ -97,6 +104,9 @@ struct Launch<'a> {
     config: &'a BTreeMap<String, String>,
     trigger: Trigger,
     rerun_of: Option<String>,
+    /// For a re-run of only failed steps: the steps of the execution it re-runs.
+    only_failed: Option<&'a [StepRecord]>,
+    failed_tests: &'a [String],
 }
 
 /// A started execution.
@@ -232,20 +242,32 @@ impl Orchestrator {
             config: &request.config,
             trigger: request.trigger,
             rerun_of: None,
+            only_failed: None,
+            failed_tests: &[],
         })
     }
 
     /// Starts an execution again, in the background: the same workflow version (the snapshot the
     /// execution ran, even if the workflow changed or was deleted since) with the same config.
-    /// The new execution records which one it re-runs.
-    pub fn rerun(&self, execution: &str, trigger: Trigger) -> Result<RunHandle> {
-        let (record, _) = self.execution(execution)?;
+    /// The new execution records which one it re-runs. With `only_failed`, the top-level steps
+    /// that passed are skipped (see [`plan::Plan::skip_steps_that_passed`]) and the test cases
+    /// that failed are handed to the workflow as `execution.failed_tests`.
+    pub fn rerun(&self, execution: &str, trigger: Trigger, only_failed: bool) -> Result<RunHandle> {
+        let (record, steps) = self.execution(execution)?;
+        if only_failed && !record.status.is_terminal() {
+            return Err(Error::StillRunning(record.id));
+        }
         let parsed = spec::parse(&record.snapshot)
             .map_err(Error::Invalid)?
             .into_iter()
             .next()
             .ok_or_else(|| Error::WorkflowNotFound(record.workflow.clone()))?;
         let config = crate::summary::config_as_text(&record.config);
+        let failed_tests = if only_failed {
+            self.failed_test_names(&record.id)?
+        } else {
+            Vec::new()
+        };
         self.launch(Launch {
             workflow: &parsed.workflow,
             name: record.workflow,
@@ -254,12 +276,39 @@ impl Orchestrator {
             config: &config,
             trigger,
             rerun_of: Some(record.id),
+            only_failed: only_failed.then_some(steps.as_slice()),
+            failed_tests: &failed_tests,
         })
+    }
+
+    /// The distinct names of an execution's failed or errored test cases, in recorded order.
+    pub fn failed_test_names(&self, execution_id: &str) -> Result<Vec<String>> {
+        let filter = store::TestCaseFilter {
+            statuses: vec![TestStatus::Failed, TestStatus::Error],
+            ..Default::default()
+        };
+        let mut names = Vec::new();
+        for stored in self.inner.store.test_cases(execution_id, &filter)? {
+            if !names.contains(&stored.case.name) {
+                names.push(stored.case.name);
+            }
+        }
+        Ok(names)
     }
 
     fn launch(&self, launch: Launch<'_>) -> Result<RunHandle> {
         let id = ulid::Ulid::new().to_string();
-        let plan = plan::plan(launch.workflow, launch.config, &id)?;
+        let mut plan = plan::plan(
+            launch.workflow,
+            launch.config,
+            plan::ExecutionVars {
+                id: &id,
+                failed_tests: launch.failed_tests,
+            },
+        )?;
+        if let (Some(previous), Some(previous_id)) = (launch.only_failed, &launch.rerun_of) {
+            plan.skip_steps_that_passed(previous, previous_id);
+        }
 
         // The lease is taken before the execution exists, so that no one can see it active and
         // unleased.
@@ -286,6 +335,7 @@ impl Orchestrator {
             started_at: Some(now),
             finished_at: None,
             error: None,
+            only_failed: launch.only_failed.is_some(),
             rerun_of: launch.rerun_of,
         };
         self.inner.store.insert_execution(&record)?;

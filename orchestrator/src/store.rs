@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::execution::{
     ExecutionRecord, ExecutionStatus, StepRecord, StepStatus, TimestampMicros, Trigger, now_micros,
 };
+use crate::results::{TestCase, TestStatus};
 
 /// How long a write waits for another process's write to finish before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,6 +98,43 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX executions_by_created ON executions(created_at);
             CREATE INDEX executions_active ON executions(status)
                 WHERE status IN ('queued', 'running');
+        ",
+    },
+    Migration {
+        description: "test results: reports and test cases, and re-runs of only failed steps",
+        sql: "
+            ALTER TABLE executions ADD COLUMN only_failed INTEGER NOT NULL DEFAULT 0;
+            -- Where an execution's test cases came from: a JUnit report among its artifacts
+            -- (source = the artifact's path) or failures recognised in a step's log
+            -- (source = 'log:' and the step path).
+            CREATE TABLE test_reports (
+                execution_id  TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                source        TEXT NOT NULL,
+                kind          TEXT NOT NULL,
+                runner        TEXT,
+                cases         INTEGER NOT NULL,
+                -- Why the report is incomplete (malformed, truncated), if it is.
+                problem       TEXT,
+                PRIMARY KEY (execution_id, source)
+            ) WITHOUT ROWID;
+            CREATE TABLE test_cases (
+                execution_id  TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                seq           INTEGER NOT NULL,
+                source        TEXT NOT NULL,
+                test_key      TEXT NOT NULL,
+                suite         TEXT NOT NULL,
+                class         TEXT,
+                name          TEXT NOT NULL,
+                status        TEXT NOT NULL,
+                duration_ms   INTEGER,
+                message       TEXT,
+                failure_type  TEXT,
+                file          TEXT,
+                line          INTEGER,
+                details       TEXT,
+                PRIMARY KEY (execution_id, seq)
+            ) WITHOUT ROWID;
+            CREATE INDEX test_cases_by_status ON test_cases(execution_id, status, seq);
         ",
     },
 ];
@@ -214,6 +252,116 @@ impl Default for ExecutionFilter {
             status: None,
             limit: 50,
             before_id: None,
+        }
+    }
+}
+
+/// Most test cases recorded for one execution; a report with more is cut here.
+pub const MAX_TEST_CASES_PER_EXECUTION: usize = 100_000;
+
+/// Where test cases come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// A JUnit XML report among the execution's artifacts.
+    Junit,
+    /// Failures recognised in a step's log (no report named them).
+    Log,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Junit => "junit",
+            ReportKind::Log => "log",
+        }
+    }
+}
+
+impl std::str::FromStr for ReportKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        match text {
+            "junit" => Ok(ReportKind::Junit),
+            "log" => Ok(ReportKind::Log),
+            other => Err(format!("unknown report kind {other:?}")),
+        }
+    }
+}
+
+/// One source of an execution's test cases.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestReport {
+    /// The artifact path of a JUnit report (`data/artifacts/junit.xml`), or `log:` and the step
+    /// path whose log was scanned (`log:2`).
+    pub source: String,
+    pub kind: ReportKind,
+    /// The test runner a log was recognised as (`cargo`, `pytest`, ...).
+    pub runner: Option<String>,
+    /// Test cases this source gave.
+    pub cases: usize,
+    /// Why it is incomplete (malformed XML, too many cases), if it is.
+    pub problem: Option<String>,
+}
+
+/// A test case and the source it came from, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcedTestCase {
+    pub source: String,
+    pub case: TestCase,
+}
+
+/// A test case as stored: its place in the execution's results and its source.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredTestCase {
+    pub seq: u32,
+    pub source: String,
+    #[serde(flatten)]
+    pub case: TestCase,
+}
+
+/// Test cases per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TestCounts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub error: usize,
+    pub skipped: usize,
+}
+
+impl TestCounts {
+    pub fn add(&mut self, status: TestStatus, count: usize) {
+        self.total += count;
+        match status {
+            TestStatus::Passed => self.passed += count,
+            TestStatus::Failed => self.failed += count,
+            TestStatus::Error => self.error += count,
+            TestStatus::Skipped => self.skipped += count,
+        }
+    }
+}
+
+/// Which test cases [`Store::test_cases`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCaseFilter {
+    /// Only these statuses; empty means all.
+    pub statuses: Vec<TestStatus>,
+    /// Only cases whose suite, class or name contains this text (case-insensitive).
+    pub name_contains: Option<String>,
+    pub limit: usize,
+    /// Cases to pass over first (pagination).
+    pub offset: usize,
+}
+
+impl Default for TestCaseFilter {
+    fn default() -> Self {
+        Self {
+            statuses: Vec::new(),
+            name_contains: None,
+            limit: usize::MAX,
+            offset: 0,
         }
     }
 }
@@ -442,8 +590,8 @@ impl Store {
             .map_err(|e| corrupt(format!("config of execution {}", record.id))(Box::new(e)))?;
         self.conn().execute(
             "INSERT INTO executions (id, workflow, workflow_version, snapshot, config, trigger,
-                 status, created_at, started_at, finished_at, error, rerun_of)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 status, created_at, started_at, finished_at, error, rerun_of, only_failed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 record.id,
                 record.workflow,
@@ -457,6 +605,7 @@ impl Store {
                 record.finished_at,
                 record.error,
                 record.rerun_of,
+                record.only_failed,
             ],
         )?;
         Ok(())
@@ -684,6 +833,206 @@ impl Store {
         steps.sort_by(|a, b| compare_step_paths(&a.path, &b.path));
         Ok(steps)
     }
+
+    // ---- test results ----------------------------------------------------------------------
+
+    /// Records an execution's test results, replacing any recorded before, in one transaction.
+    /// Cases past [`MAX_TEST_CASES_PER_EXECUTION`] are dropped and the last report says so.
+    pub fn record_test_results(
+        &self,
+        execution_id: &str,
+        reports: &[TestReport],
+        cases: &[SourcedTestCase],
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM test_cases WHERE execution_id = ?1",
+            params![execution_id],
+        )?;
+        tx.execute(
+            "DELETE FROM test_reports WHERE execution_id = ?1",
+            params![execution_id],
+        )?;
+        let dropped = cases.len().saturating_sub(MAX_TEST_CASES_PER_EXECUTION);
+        for (index, report) in reports.iter().enumerate() {
+            let mut problem = report.problem.clone();
+            if dropped > 0 && index + 1 == reports.len() {
+                let note = format!(
+                    "{dropped} test case(s) past the limit of {MAX_TEST_CASES_PER_EXECUTION} per \
+                     execution were not recorded"
+                );
+                problem = Some(match problem {
+                    Some(existing) => format!("{existing}; {note}"),
+                    None => note,
+                });
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO test_reports
+                     (execution_id, source, kind, runner, cases, problem)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    execution_id,
+                    report.source,
+                    report.kind.as_str(),
+                    report.runner,
+                    report.cases as i64,
+                    problem
+                ],
+            )?;
+        }
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO test_cases (execution_id, seq, source, test_key, suite, class, name,
+                     status, duration_ms, message, failure_type, file, line, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for (seq, sourced) in cases.iter().take(MAX_TEST_CASES_PER_EXECUTION).enumerate() {
+                let case = &sourced.case;
+                insert.execute(params![
+                    execution_id,
+                    seq as i64,
+                    sourced.source,
+                    case.key(),
+                    case.suite,
+                    case.class,
+                    case.name,
+                    case.status.as_str(),
+                    case.duration_ms
+                        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+                    case.message,
+                    case.failure_type,
+                    case.file,
+                    case.line,
+                    case.details,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Where an execution's test cases came from: JUnit reports, then scanned logs, by source.
+    pub fn test_reports(&self, execution_id: &str) -> Result<Vec<TestReport>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT source, kind, runner, cases, problem FROM test_reports
+             WHERE execution_id = ?1 ORDER BY kind, source",
+        )?;
+        let rows = stmt
+            .query_map(params![execution_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(source, kind, runner, cases, problem)| {
+                let what = || format!("test report {source} of execution {execution_id}");
+                Ok(TestReport {
+                    kind: kind
+                        .parse::<ReportKind>()
+                        .map_err(|e| corrupt(what())(e.into()))?,
+                    cases: usize::try_from(cases).map_err(|e| corrupt(what())(Box::new(e)))?,
+                    source,
+                    runner,
+                    problem,
+                })
+            })
+            .collect()
+    }
+
+    /// How many of an execution's test cases ended in each status.
+    pub fn test_counts(&self, execution_id: &str) -> Result<TestCounts> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT status, COUNT(*) FROM test_cases WHERE execution_id = ?1 GROUP BY status",
+        )?;
+        let mut counts = TestCounts::default();
+        let rows = stmt
+            .query_map(params![execution_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (status, count) in rows {
+            let count = usize::try_from(count).unwrap_or(0);
+            let status = status.parse::<TestStatus>().map_err(|e| {
+                corrupt(format!("test case status of execution {execution_id}"))(e.into())
+            })?;
+            counts.add(status, count);
+        }
+        Ok(counts)
+    }
+
+    /// An execution's test cases matching `filter`: failed and errored cases first, then the
+    /// others, each group in recorded order.
+    pub fn test_cases(
+        &self,
+        execution_id: &str,
+        filter: &TestCaseFilter,
+    ) -> Result<Vec<StoredTestCase>> {
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let statuses_json = serde_json::to_string(&statuses).unwrap_or_else(|_| "[]".to_owned());
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, source, suite, class, name, status, duration_ms, message, failure_type,
+                 file, line, details
+             FROM test_cases
+             WHERE execution_id = ?1
+               AND (?2 = '[]' OR status IN (SELECT value FROM json_each(?2)))
+               AND (?3 IS NULL OR instr(lower(test_key), lower(?3)) > 0)
+             ORDER BY CASE WHEN status IN ('failed', 'error') THEN 0 ELSE 1 END, seq
+             LIMIT ?4 OFFSET ?5",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![
+                    execution_id,
+                    statuses_json,
+                    filter.name_contains,
+                    filter.limit.min(i64::MAX as usize) as i64,
+                    filter.offset.min(i64::MAX as usize) as i64,
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(5)?,
+                        TestCase {
+                            suite: r.get(2)?,
+                            class: r.get(3)?,
+                            name: r.get(4)?,
+                            status: TestStatus::Passed,
+                            duration_ms: r
+                                .get::<_, Option<i64>>(6)?
+                                .map(|ms| u64::try_from(ms).unwrap_or(0)),
+                            message: r.get(7)?,
+                            failure_type: r.get(8)?,
+                            file: r.get(9)?,
+                            line: r.get(10)?,
+                            details: r.get(11)?,
+                        },
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(seq, source, status, mut case)| {
+                case.status = status.parse::<TestStatus>().map_err(|e| {
+                    corrupt(format!("test case {seq} of execution {execution_id}"))(e.into())
+                })?;
+                Ok(StoredTestCase {
+                    seq: u32::try_from(seq).unwrap_or(u32::MAX),
+                    source,
+                    case,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Orders step paths as a tree: segment by segment, a parent before its children, and runs of
@@ -811,7 +1160,7 @@ fn to_u32(n: i64, what: impl FnOnce() -> String) -> Result<u32> {
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow, workflow_version, snapshot, config, trigger, \
-     status, created_at, started_at, finished_at, error, rerun_of";
+     status, created_at, started_at, finished_at, error, rerun_of, only_failed";
 
 /// An execution row before its text columns are parsed (parsing errors are ours, not SQLite's).
 struct RawExecution {
@@ -827,6 +1176,7 @@ struct RawExecution {
     finished_at: Option<i64>,
     error: Option<String>,
     rerun_of: Option<String>,
+    only_failed: bool,
 }
 
 impl RawExecution {
@@ -844,6 +1194,7 @@ impl RawExecution {
             finished_at: r.get(9)?,
             error: r.get(10)?,
             rerun_of: r.get(11)?,
+            only_failed: r.get(12)?,
         })
     }
 
@@ -873,6 +1224,7 @@ impl RawExecution {
             finished_at: self.finished_at,
             error: self.error,
             rerun_of: self.rerun_of,
+            only_failed: self.only_failed,
         })
     }
 }

@@ -316,6 +316,7 @@ mod tests {
             finished_at: None,
             error: None,
             rerun_of: None,
+            only_failed: false,
         }
     }
 

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use testloop_orchestrator::execution::{
     ExecutionRecord, ExecutionStatus, StepRecord, StepStatus, Trigger,
 };
+use testloop_orchestrator::results::{TestCase, TestStatus};
 use testloop_orchestrator::store::{
-    Error, ExecutionFilter, MIGRATIONS, SCHEMA_VERSION, Store, compare_step_paths,
+    Error, ExecutionFilter, MIGRATIONS, ReportKind, SCHEMA_VERSION, SourcedTestCase, Store,
+    TestCaseFilter, TestReport, compare_step_paths,
 };
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -41,6 +43,7 @@ fn execution(id: &str, workflow: &str, status: ExecutionStatus) -> ExecutionReco
         finished_at: None,
         error: None,
         rerun_of: None,
+        only_failed: false,
     }
 }
 
@@ -614,4 +617,94 @@ fn a_write_waits_for_another_process_holding_the_database() {
         .expect("the write succeeds once the other writer is done");
     assert!(started.elapsed() >= std::time::Duration::from_millis(250));
     released.join().unwrap();
+}
+
+fn case(suite: &str, name: &str, status: TestStatus) -> TestCase {
+    TestCase {
+        suite: suite.into(),
+        class: None,
+        name: name.into(),
+        status,
+        duration_ms: Some(12),
+        message: status.is_failure().then(|| format!("{name} broke")),
+        failure_type: None,
+        file: status.is_failure().then(|| "src/lib.rs".to_owned()),
+        line: status.is_failure().then_some(10),
+        details: None,
+    }
+}
+
+#[test]
+fn test_results_are_recorded_counted_and_listed_failures_first() {
+    let (_dir, store) = open();
+    let id = "01JTEST0000000000000000000";
+    store
+        .insert_execution(&execution(id, "w", ExecutionStatus::Failed))
+        .unwrap();
+    let source = |case: TestCase| SourcedTestCase {
+        source: "data/junit.xml".into(),
+        case,
+    };
+    let cases = vec![
+        source(case("s", "a", TestStatus::Passed)),
+        source(case("s", "b", TestStatus::Failed)),
+        source(case("s", "c", TestStatus::Skipped)),
+        source(case("t", "d", TestStatus::Error)),
+        source(case("t", "e", TestStatus::Passed)),
+    ];
+    let reports = vec![TestReport {
+        source: "data/junit.xml".into(),
+        kind: ReportKind::Junit,
+        runner: None,
+        cases: cases.len(),
+        problem: None,
+    }];
+    store.record_test_results(id, &reports, &cases).unwrap();
+    assert_eq!(store.test_reports(id).unwrap(), reports);
+    let counts = store.test_counts(id).unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.passed,
+            counts.failed,
+            counts.error,
+            counts.skipped
+        ),
+        (5, 2, 1, 1, 1)
+    );
+    let names = |filter: &TestCaseFilter| {
+        store
+            .test_cases(id, filter)
+            .unwrap()
+            .into_iter()
+            .map(|stored| stored.case.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&TestCaseFilter::default()), ["b", "d", "a", "c", "e"]);
+    let page = TestCaseFilter {
+        limit: 2,
+        offset: 1,
+        ..Default::default()
+    };
+    assert_eq!(names(&page), ["d", "a"]);
+    let failed = TestCaseFilter {
+        statuses: vec![TestStatus::Failed, TestStatus::Error],
+        ..Default::default()
+    };
+    assert_eq!(names(&failed), ["b", "d"]);
+    let by_name = TestCaseFilter {
+        name_contains: Some("T :: E".into()),
+        ..Default::default()
+    };
+    assert_eq!(names(&by_name), ["e"]);
+    let stored = store.test_cases(id, &failed).unwrap();
+    assert_eq!(stored[0].case, cases[1].case, "every field round-trips");
+    assert_eq!(stored[0].seq, 1);
+
+    // Recording again replaces.
+    store
+        .record_test_results(id, &reports[..0], &cases[..1])
+        .unwrap();
+    assert_eq!(store.test_counts(id).unwrap().total, 1);
+    assert!(store.test_reports(id).unwrap().is_empty());
 }

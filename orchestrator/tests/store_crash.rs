@@ -71,6 +71,7 @@ fn child(dir: &Path) -> ! {
                 finished_at: None,
                 error: None,
                 rerun_of: None,
+                only_failed: false,
             })
             .expect("child: insert");
         for s in 1..=3 {

@@ -70,6 +70,12 @@ pub struct RerunArgs {
     /// run_workflow.
     #[serde(default)]
     pub wait_seconds: u64,
+    /// Re-run only what did not pass (default false): top-level steps that passed are skipped
+    /// (setup and after steps still run), and the names of the test cases that failed reach the
+    /// workflow as `{{ execution.failed_tests }}` (a list: `{{ shellquote(execution.failed_tests)
+    /// }}` passes them as arguments), so a test step can run just those.
+    #[serde(default)]
+    pub only_failed: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -464,7 +470,8 @@ impl TestloopServer {
     /// Run an execution again with the same workflow version (the YAML it ran, even if the
     /// workflow was edited or deleted since) and the same config. The new execution records
     /// which one it re-runs. `wait_seconds` works as for run_workflow. Use it to check a fix in
-    /// the code under test, or whether a failure is flaky.
+    /// the code under test, or whether a failure is flaky; `only_failed: true` re-runs only the
+    /// steps (and, where the workflow uses `execution.failed_tests`, the tests) that failed.
     #[tool(
         output_schema = schema_for_output::<ExecutionReport>(),
         annotations(
@@ -480,7 +487,9 @@ impl TestloopServer {
         Parameters(args): Parameters<RerunArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<Reply<ExecutionReport>, ToolError> {
-        let handle = self.orchestrator.rerun(&args.id, Trigger::Mcp)?;
+        let handle = self
+            .orchestrator
+            .rerun(&args.id, Trigger::Mcp, args.only_failed)?;
         self.wait_and_report(&handle.id, handle.events, args.wait_seconds, &context)
             .await
     }

@@ -93,6 +93,10 @@ impl From<run::Error> for ToolError {
                  get_workflow lists the parameters)"
             )),
             run::Error::Plan(error) => Self(format!("the workflow cannot run: {error}")),
+            run::Error::StillRunning(id) => Self(format!(
+                "execution {id} is still running, so which steps failed is not known yet: call \
+                 get_execution until it has finished, or abort_execution to stop it"
+            )),
             other => Self(format!("internal error: failed: {other}")),
         }
     }

@@ -657,7 +657,7 @@ fn parameters(workflow: &Workflow) -> Vec<ParameterInfo> {
 
 fn resolve(workflow: &Workflow, config: &BTreeMap<String, String>) -> ResolvedWorkflow {
     let name = workflow.metadata.name.clone();
-    match plan::plan(workflow, config, "VALIDATE") {
+    match plan::plan(workflow, config, plan::ExecutionVars::new("VALIDATE")) {
         Ok(plan) => {
             let mut steps = Vec::new();
             for step in &plan.steps {

@@ -69,6 +69,9 @@ pub struct PlannedStep {
     pub timeout: Option<Duration>,
     pub delay: Option<Duration>,
     pub artifacts: Option<ArtifactRule>,
+    /// Why this step is not run at all, whatever its condition (a re-run of only failed steps
+    /// skips those that passed). A skipped step counts as neither passed nor failed.
+    pub skip: Option<String>,
 }
 
 /// How to start a step's process.

@@ -194,6 +194,10 @@ impl<'a> Walker<'a> {
             self.skip(step, stop_reason(stop));
             return StepStatus::Skipped;
         }
+        if let Some(reason) = &step.skip {
+            self.skip(step, reason);
+            return StepStatus::Skipped;
+        }
         match self.condition_holds(&step.condition, !failed_before) {
             Ok(true) => {}
             Ok(false) => {

@@ -757,7 +757,7 @@ fn check_name(name: &str, names: &Names, condition: bool) -> Result<(), String> 
             }
         }
         ("env", Some(var)) if !var.contains('.') => Ok(()),
-        ("execution", Some("id")) => Ok(()),
+        ("execution", Some("id" | "failed_tests")) => Ok(()),
         ("index" | "count", None) => match names.parallel {
             Some(_) => Ok(()),
             None => Err(in_parallel(root)),
@@ -778,7 +778,12 @@ fn check_name(name: &str, names: &Names, condition: bool) -> Result<(), String> 
         },
         ("passed" | "failed" | "always" | "never", None) if condition => Ok(()),
         _ => {
-            let mut expected = vec!["config.<parameter>", "env.<NAME>", "execution.id"];
+            let mut expected = vec![
+                "config.<parameter>",
+                "env.<NAME>",
+                "execution.id",
+                "execution.failed_tests",
+            ];
             if names.parallel.is_some() {
                 expected.extend(["index", "count", "matrix.<key>", "shard.<key>"]);
             }
