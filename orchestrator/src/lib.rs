@@ -6,6 +6,7 @@
 //! - [`run`]: drives a plan through an executor, persists what happens, emits [`run::RunEvent`]s.
 //! - [`executor`]: the [`executor::Executor`] contract and its backends (`local` today).
 //! - [`store`]: SQLite state: workflows and their versions, executions, step results.
+//! - [`flaky`]: test cases whose outcome flips between runs of the same workflow version.
 //! - [`logs`]: append-only step logs with a line index for tail, head, ranges and grep.
 //! - [`artifacts`]: an execution's artifact store: listing and confined, capped reading.
 //! - [`diff`]: run-to-run comparison: normalised log diffs, test case and step changes.
@@ -21,6 +22,7 @@ pub mod artifacts;
 pub mod diff;
 pub mod execution;
 pub mod executor;
+pub mod flaky;
 pub mod logs;
 pub mod plan;
 pub mod results;

@@ -260,7 +260,7 @@ impl Default for ExecutionFilter {
 pub const MAX_TEST_CASES_PER_EXECUTION: usize = 100_000;
 
 /// Where test cases come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportKind {
     /// A JUnit XML report among the execution's artifacts.
@@ -291,7 +291,7 @@ impl std::str::FromStr for ReportKind {
 }
 
 /// One source of an execution's test cases.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TestReport {
     /// The artifact path of a JUnit report (`data/artifacts/junit.xml`), or `log:` and the step
     /// path whose log was scanned (`log:2`).
@@ -313,7 +313,7 @@ pub struct SourcedTestCase {
 }
 
 /// A test case as stored: its place in the execution's results and its source.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct StoredTestCase {
     pub seq: u32,
     pub source: String,
@@ -322,7 +322,7 @@ pub struct StoredTestCase {
 }
 
 /// Test cases per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TestCounts {
     pub total: usize,
     pub passed: usize,

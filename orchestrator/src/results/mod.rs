@@ -10,7 +10,19 @@ pub mod junit;
 pub mod logscan;
 
 /// The outcome of one test case, in JUnit's vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TestStatus {
     Passed,
@@ -54,7 +66,7 @@ impl std::str::FromStr for TestStatus {
 }
 
 /// One test case and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TestCase {
     /// The suite (JUnit `<testsuite name>`), or the file or package a log names; empty when unknown.
     pub suite: String,
