@@ -19,6 +19,8 @@ use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
 use crate::executor::{Executor, Unit, UnitOutcome, UnitSink};
 use crate::logs::{self, LogStore, LogWriter};
+use crate::diff::executions::ExecutionDiff;
+use crate::flaky::FlakyReport;
 use crate::plan::{self, PlanError};
 use crate::results::TestStatus;
 use crate::spec::{self, ParsedWorkflow, Problem};
@@ -65,6 +67,12 @@ pub enum Error {
          finish, or abort it"
     )]
     StillRunning(String),
+    /// A diff against the last passed execution found none.
+    #[error("no execution of `{workflow}` passed before {execution}, so there is no baseline to compare with")]
+    NoBaseline { execution: String, workflow: String },
+    /// Comparing two executions failed.
+    #[error(transparent)]
+    Diff(#[from] crate::diff::executions::Error),
     /// No workflow by that name.
     #[error("no workflow named `{0}`")]
     WorkflowNotFound(String),
@@ -436,6 +444,49 @@ impl Orchestrator {
     pub fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
         Ok(self.inner.store.list_executions(filter)?)
     }
+
+    /// What changed from `baseline` to `execution` (an id or unique prefix).
+    pub fn diff(&self, execution: &str, baseline: Baseline<'_>) -> Result<ExecutionDiff> {
+        let (head, head_steps) = self.execution(execution)?;
+        let (base, base_steps) = match baseline {
+            Baseline::Execution(id) => self.execution(id)?,
+            Baseline::LastPassed => {
+                let previous = self.inner.store.list_executions(&ExecutionFilter {
+                    workflow: Some(head.workflow.clone()),
+                    status: Some(ExecutionStatus::Passed),
+                    limit: 1,
+                    before_id: Some(head.id.clone()),
+                })?;
+                let Some(previous) = previous.into_iter().next() else {
+                    return Err(Error::NoBaseline {
+                        execution: head.id,
+                        workflow: head.workflow,
+                    });
+                };
+                self.execution(&previous.id)?
+            }
+        };
+        Ok(crate::diff::executions::diff_executions(
+            &self.inner.store,
+            &self.inner.logs,
+            (&base, &base_steps),
+            (&head, &head_steps),
+        )?)
+    }
+
+    /// Flaky tests of `workflow` over its last `window` finished executions.
+    pub fn flaky_tests(&self, workflow: &str, window: usize) -> Result<FlakyReport> {
+        Ok(crate::flaky::find_flaky_tests(&self.inner.store, workflow, window)?)
+    }
+}
+
+/// What [`Orchestrator::diff`] compares an execution against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline<'a> {
+    /// This execution (an id or unique prefix).
+    Execution(&'a str),
+    /// The latest execution of the same workflow that passed before it.
+    LastPassed,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -20,6 +20,11 @@ const SOURCES: &[(&str, &str)] = &[
         "write_test_workflow.md",
         include_str!("../texts/write_test_workflow.md"),
     ),
+    (
+        "triage_flaky_tests.md",
+        include_str!("../texts/triage_flaky_tests.md"),
+    ),
+    ("compare_runs.md", include_str!("../texts/compare_runs.md")),
 ];
 
 /// Longest value accepted for one prompt argument.
@@ -53,6 +58,9 @@ pub struct Argument {
     pub description: String,
     #[serde(default)]
     pub required: bool,
+    /// What an optional argument stands for when it is not given.
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 /// A prompt: its front matter and its Markdown body.
@@ -156,7 +164,7 @@ impl Prompt {
                         argument: argument.name.clone(),
                     });
                 }
-                _ => "",
+                _ => argument.default.as_deref().unwrap_or_default(),
             };
             text = text.replace(&format!("{{{{{}}}}}", argument.name), value);
         }
@@ -178,7 +186,15 @@ mod tests {
     #[test]
     fn every_prompt_file_parses_and_names_its_arguments() {
         let names: Vec<&str> = all().iter().map(|prompt| prompt.name.as_str()).collect();
-        assert_eq!(names, vec!["debug_failed_execution", "write_test_workflow"]);
+        assert_eq!(
+            names,
+            vec![
+                "debug_failed_execution",
+                "write_test_workflow",
+                "triage_flaky_tests",
+                "compare_runs"
+            ]
+        );
         for prompt in all() {
             assert!(!prompt.description.is_empty());
             for argument in &prompt.arguments {
@@ -213,10 +229,29 @@ mod tests {
     }
 
     #[test]
+    fn an_optional_argument_left_out_takes_its_default() {
+        let compare = get("compare_runs").unwrap();
+        let text = compare.render(&args(&[("execution_id", "01ABC")])).unwrap();
+        assert!(text.contains(r#"`execution: "01ABC"` and `baseline: "last_passed"`"#));
+        let text = compare
+            .render(&args(&[("execution_id", "01ABC"), ("baseline", "01XYZ")]))
+            .unwrap();
+        assert!(text.contains(r#"`baseline: "01XYZ"`"#));
+        let triage = get("triage_flaky_tests").unwrap();
+        let text = triage.render(&args(&[("workflow", "calc")])).unwrap();
+        assert!(text.contains(r#"`workflow: "calc"` and `last: 20`"#));
+        assert!(
+            text.contains("{{ execution.failed_tests }}"),
+            "workflow expressions stay as written"
+        );
+    }
+
+    #[test]
     fn bad_requests_say_what_is_wrong() {
         assert_eq!(
             get("nope").unwrap_err().to_string(),
-            "no prompt named `nope`; the prompts are: debug_failed_execution, write_test_workflow"
+            "no prompt named `nope`; the prompts are: debug_failed_execution, write_test_workflow, \
+             triage_flaky_tests, compare_runs"
         );
         let prompt = get("debug_failed_execution").unwrap();
         assert_eq!(

@@ -13,6 +13,7 @@
 pub mod executions;
 pub mod logs;
 mod output;
+pub mod results;
 pub mod workflows;
 
 pub mod resources;
@@ -47,7 +48,10 @@ impl TestloopServer {
     pub fn new(orchestrator: Orchestrator) -> Self {
         Self {
             orchestrator,
-            tool_router: Self::workflow_tools() + Self::execution_tools() + Self::log_tools(),
+            tool_router: Self::workflow_tools()
+                + Self::execution_tools()
+                + Self::log_tools()
+                + Self::result_tools(),
             legacy_subscriptions: subscriptions::LegacySubscriptions::default(),
         }
     }

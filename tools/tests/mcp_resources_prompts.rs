@@ -90,7 +90,18 @@ async fn prompts_are_listed_and_rendered_with_their_arguments() {
     let harness = Harness::start().await;
     let prompts = harness.client.list_all_prompts().await.unwrap();
     let names: Vec<&str> = prompts.iter().map(|prompt| prompt.name.as_str()).collect();
-    assert_eq!(names, vec!["debug_failed_execution", "write_test_workflow"]);
+    assert_eq!(
+        names,
+        vec![
+            "debug_failed_execution",
+            "write_test_workflow",
+            "triage_flaky_tests",
+            "compare_runs"
+        ]
+    );
+    let compare = prompts[3].arguments.as_ref().unwrap();
+    assert_eq!(compare[1].name, "baseline");
+    assert_eq!(compare[1].required, Some(false));
     let arguments = prompts[0].arguments.as_ref().unwrap();
     assert_eq!(arguments[0].name, "execution_id");
     assert_eq!(arguments[0].required, Some(true));
