@@ -10,6 +10,7 @@
 //! DESIGN.md section 6. The CLI calls the same orchestrator API, so that no logic lives in only one
 //! of them.
 
+pub mod diff;
 pub mod executions;
 pub mod logs;
 mod output;
@@ -51,7 +52,8 @@ impl TestloopServer {
             tool_router: Self::workflow_tools()
                 + Self::execution_tools()
                 + Self::log_tools()
-                + Self::result_tools(),
+                + Self::result_tools()
+                + Self::diff_tools(),
             legacy_subscriptions: subscriptions::LegacySubscriptions::default(),
         }
     }

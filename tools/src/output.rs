@@ -93,6 +93,14 @@ impl From<run::Error> for ToolError {
                  get_workflow lists the parameters)"
             )),
             run::Error::Plan(error) => Self(format!("the workflow cannot run: {error}")),
+            run::Error::NoBaseline {
+                execution,
+                workflow,
+            } => Self(format!(
+                "no execution of `{workflow}` passed before {execution}, so `last_passed` has \
+                 nothing to compare with: pass another execution's id as `baseline` \
+                 (list_executions with workflow `{workflow}` lists them)"
+            )),
             run::Error::StillRunning(id) => Self(format!(
                 "execution {id} is still running, so which steps failed is not known yet: call \
                  get_execution until it has finished, or abort_execution to stop it"
