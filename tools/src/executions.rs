@@ -16,11 +16,13 @@ use testloop_orchestrator::execution::{
     ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros,
 };
 use testloop_orchestrator::run::{RunEvent, RunRequest};
-use testloop_orchestrator::store::ExecutionFilter;
+use testloop_orchestrator::results::TestStatus;
+use testloop_orchestrator::store::{ExecutionFilter, TestCaseFilter, TestCounts};
 use testloop_orchestrator::summary::{self, FailureSummary};
 use tokio::sync::broadcast;
 
 use crate::TestloopServer;
+use crate::results;
 use crate::output::{NextCall, Reply, ToolError, format_millis, millis_between, rfc3339};
 
 /// The longest `wait_seconds` honoured; longer waits are cut to this.
@@ -39,6 +41,19 @@ pub const MAX_EXECUTION_PAGE: usize = 100;
 pub const MAX_STEPS_SHOWN: usize = 200;
 
 /// Regex suggested for a failed step's log: the lines that usually say why.
+/// Failed test cases named in get_execution; get_test_results lists them all.
+pub const MAX_FAILED_TESTS_SHOWN: usize = 5;
+
+/// Bytes of one failed test's message in get_execution.
+pub const MAX_FAILED_TEST_MESSAGE_BYTES: usize = 300;
+
+/// Lines of one failed test's message in get_execution.
+pub const MAX_FAILED_TEST_MESSAGE_LINES: usize = 4;
+
+/// When failed test cases are named, the failure summary keeps only this many of the failing
+/// step's last lines: the cases already say what failed, and the answer stays small.
+pub const SUMMARY_LINES_WITH_TESTS: usize = 3;
+
 pub const FAILURE_GREP: &str = "(?i)error|fail|assert|panic|exception|expected";
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -143,6 +158,35 @@ pub struct Failure {
     pub total_lines: u64,
 }
 
+/// A failed test case, in brief.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FailedTest {
+    /// What the test runner calls it.
+    pub test: String,
+    /// failed or error.
+    pub status: TestStatus,
+    /// The assertion or error message, cut to a few lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `file:line` of the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// An execution's test results in brief (get_test_results has them all).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestsSummary {
+    pub counts: TestCounts,
+    /// The first failed cases, at most [`MAX_FAILED_TESTS_SHOWN`].
+    pub failed: Vec<FailedTest>,
+    /// Where they came from: JUnit reports among the artifacts, or `log:<step>` when recognised
+    /// in a step's log.
+    pub sources: Vec<String>,
+    /// Problems reading a report (malformed, cut at a limit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
 /// An execution: verdict, timings, config, step tree and, when it failed, a failure summary.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ExecutionReport {
@@ -174,6 +218,9 @@ pub struct ExecutionReport {
     /// Steps left out of `steps` (over the listing limit).
     #[serde(skip_serializing_if = "is_zero")]
     pub steps_omitted: usize,
+    /// Its test cases in brief, when it produced test results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestsSummary>,
     /// The first failed step and its last meaningful lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -537,7 +584,8 @@ impl TestloopServer {
         let (record, steps) = self.orchestrator.execution(id)?;
         let failure = summary::failure_summary(self.orchestrator.logs(), &record, &steps)
             .map_err(testloop_orchestrator::run::Error::from)?;
-        let report = build_report(&record, &steps, failure);
+        let tests = self.tests_summary(&record.id)?;
+        let report = build_report(&record, &steps, failure, tests);
         let mut text = String::new();
         if let Some(note) = note {
             let _ = writeln!(text, "{note}");
@@ -545,6 +593,62 @@ impl TestloopServer {
         text.push_str(&render_report(&report));
         Ok(Reply::new(report, text))
     }
+}
+
+impl TestloopServer {
+    fn tests_summary(&self, execution: &str) -> Result<Option<TestsSummary>, ToolError> {
+        let store = self.orchestrator.store();
+        let map = |error| ToolError::from(testloop_orchestrator::run::Error::Store(error));
+        let reports = store.test_reports(execution).map_err(map)?;
+        if reports.is_empty() {
+            return Ok(None);
+        }
+        let counts = store.test_counts(execution).map_err(map)?;
+        let failed = store
+            .test_cases(
+                execution,
+                &TestCaseFilter {
+                    statuses: vec![TestStatus::Failed, TestStatus::Error],
+                    limit: MAX_FAILED_TESTS_SHOWN,
+                    ..TestCaseFilter::default()
+                },
+            )
+            .map_err(map)?
+            .into_iter()
+            .map(|stored| FailedTest {
+                test: results::display_name(&stored.case),
+                status: stored.case.status,
+                location: results::location(&stored.case),
+                message: stored.case.message.as_deref().map(brief_message),
+            })
+            .collect();
+        Ok(Some(TestsSummary {
+            counts,
+            failed,
+            problems: reports
+                .iter()
+                .filter_map(|report| {
+                    report
+                        .problem
+                        .as_ref()
+                        .map(|problem| format!("{}: {problem}", report.source))
+                })
+                .collect(),
+            sources: reports.into_iter().map(|report| report.source).collect(),
+        }))
+    }
+}
+
+/// A failure message cut to [`MAX_FAILED_TEST_MESSAGE_LINES`] lines and
+/// [`MAX_FAILED_TEST_MESSAGE_BYTES`] bytes.
+fn brief_message(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| !line.trim().is_empty())
+        .take(MAX_FAILED_TEST_MESSAGE_LINES)
+        .collect();
+    summary::cut_line(&lines.join("\n"), MAX_FAILED_TEST_MESSAGE_BYTES).into_owned()
 }
 
 /// Waits for `id` to finish, for `wait` at most, or until the request is cancelled; sends a
@@ -604,7 +708,9 @@ fn build_report(
     record: &ExecutionRecord,
     steps: &[StepRecord],
     failure: Option<FailureSummary>,
+    tests: Option<TestsSummary>,
 ) -> ExecutionReport {
+    let names_failed_tests = tests.as_ref().is_some_and(|t| !t.failed.is_empty());
     let rows: Vec<StepRow> = steps
         .iter()
         .take(MAX_STEPS_SHOWN)
@@ -630,6 +736,13 @@ fn build_report(
         last_lines: f
             .lines
             .into_iter()
+            .rev()
+            .take(if names_failed_tests {
+                SUMMARY_LINES_WITH_TESTS
+            } else {
+                usize::MAX
+            })
+            .rev()
             .map(|l| SummaryLine {
                 number: l.number,
                 text: l.text,
@@ -637,11 +750,19 @@ fn build_report(
             .collect(),
         total_lines: f.total_lines,
     });
+    let first_failed_test = tests.as_ref().and_then(|t| t.failed.first());
     let next = if !record.status.is_terminal() {
         Some(NextCall::new(
             "get_execution",
             json!({"id": record.id}),
             "check on it later (or abort_execution to stop it)",
+        ))
+    } else if let (Some(t), Some(f)) = (first_failed_test, &failure) {
+        let name = t.test.rsplit("::").next().unwrap_or(&t.test).trim();
+        Some(NextCall::new(
+            "get_logs",
+            json!({"execution": record.id, "step": f.step, "grep": regex::escape(name), "context": 5}),
+            "see the first failing test's output in context",
         ))
     } else if let Some(f) = &failure {
         Some(NextCall::new(
@@ -673,6 +794,7 @@ fn build_report(
         config: summary::masked_config(record),
         steps: rows,
         steps_omitted: steps.len().saturating_sub(MAX_STEPS_SHOWN),
+        tests,
         failure,
         next,
     }
@@ -740,6 +862,45 @@ fn render_report(report: &ExecutionReport) -> String {
     }
     if report.steps_omitted > 0 {
         let _ = writeln!(text, "  … {} more steps", report.steps_omitted);
+    }
+    if let Some(tests) = &report.tests {
+        let _ = writeln!(
+            text,
+            "{} (from {})",
+            results::render_counts(&tests.counts),
+            tests.sources.join(", ")
+        );
+        for case in &tests.failed {
+            let mark = if case.status == TestStatus::Error { "ERROR" } else { "FAIL" };
+            let _ = write!(text, "  {mark} {}", case.test);
+            if let Some(location) = &case.location {
+                let _ = write!(text, " ({location})");
+            }
+            match case.message.as_deref() {
+                Some(message) if message.contains('\n') => {
+                    text.push_str(":\n");
+                    for line in message.lines() {
+                        let _ = writeln!(text, "      {line}");
+                    }
+                }
+                Some(message) => {
+                    let _ = writeln!(text, ": {message}");
+                }
+                None => text.push('\n'),
+            }
+        }
+        let shown = tests.failed.len();
+        let failed = tests.counts.failed + tests.counts.error;
+        if failed > shown {
+            let _ = writeln!(
+                text,
+                "  … {} more failed: get_test_results with status [\"failed\"]",
+                failed - shown
+            );
+        }
+        for problem in &tests.problems {
+            let _ = writeln!(text, "  note: {problem}");
+        }
     }
     if let Some(f) = &report.failure {
         let _ = write!(text, "failed first: step {} `{}`", f.step, f.name);
