@@ -21,7 +21,11 @@ failed and compare it with the next one.",
   testloop validate my-workflow.yaml
   testloop executions --workflow hello
   testloop logs 01JD3 --step 2 --tail 50
-  testloop logs 01JD3 --grep 'FAIL|panicked' --context 3"
+  testloop logs 01JD3 --grep 'FAIL|panicked' --context 3
+  testloop tests 01JD3 --failed
+  testloop rerun 01JD3 --only-failed
+  testloop diff 01JD2 01JD3
+  testloop flaky calc"
 )]
 pub struct Cli {
     /// Where executions, logs and artifacts are kept [default: $TESTLOOP_HOME, else
@@ -70,6 +74,36 @@ Exit status: 0 when every file is valid, 1 otherwise.")]
   testloop logs 01JD3QX --grep 'error|FAIL' --context 2
   testloop logs 01JD3QX --step 2 --all")]
     Logs(LogsArgs),
+
+    /// Run an execution again: the same workflow version and config, or only what failed.
+    #[command(after_help = "Examples:
+  testloop rerun 01JD3QX                 # everything again, same version and config
+  testloop rerun 01JD3QX --only-failed   # skip the steps that passed; failed tests reach the
+                                         # workflow as {{ execution.failed_tests }}
+
+Exit status: as for `testloop run`.")]
+    Rerun(RerunArgs),
+
+    /// Print an execution's test cases (from JUnit reports, or failures recognised in its logs).
+    #[command(after_help = "Examples:
+  testloop tests 01JD3QX            # counts, then every case, failed ones first
+  testloop tests 01JD3QX --failed   # only failed and errored cases, with messages")]
+    Tests(TestsArgs),
+
+    /// Compare two executions: tests newly failing or fixed, step changes, config and workflow
+    /// changes, and the normalised log diff of the failing step.
+    #[command(after_help = "Examples:
+  testloop diff 01JD3QA 01JD3QB   # what changed from the first to the second
+  testloop diff 01JD3QB           # against the last execution of its workflow that passed
+
+Exit status: 0 when the diff was made (whatever it says), 2 when it could not be.")]
+    Diff(DiffArgs),
+
+    /// List a workflow's flaky tests: outcomes that flip between runs of the same version.
+    #[command(after_help = "Examples:
+  testloop flaky calc             # over its last 20 finished executions
+  testloop flaky calc --last 50")]
+    Flaky(FlakyArgs),
 
     /// Serve the MCP tools to an AI agent: over stdin/stdout (the default), or over HTTP.
     #[command(after_help = "Examples:
@@ -152,6 +186,59 @@ pub struct RunArgs {
     /// Lines of the failing step's log printed at the end.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub failure_lines: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// Execution id, or a unique prefix of one.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+
+    /// Skip the top-level steps that passed (setup and after steps still run), and pass the
+    /// failed test cases' names as `execution.failed_tests`.
+    #[arg(long)]
+    pub only_failed: bool,
+
+    /// How the workspace appears at /data: auto, namespace, bwrap or none.
+    #[arg(long, env = "TESTLOOP_SANDBOX", default_value = "auto")]
+    pub sandbox: String,
+
+    /// Lines of the failing step's log printed at the end.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub failure_lines: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TestsArgs {
+    /// Execution id, or a unique prefix of one.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+
+    /// Only failed and errored cases.
+    #[arg(long)]
+    pub failed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline execution, or, alone, the execution to compare with the last passed run.
+    #[arg(value_name = "A")]
+    pub first: String,
+
+    /// The execution to compare with A.
+    #[arg(value_name = "B")]
+    pub second: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlakyArgs {
+    /// The workflow's name.
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: String,
+
+    /// How many of its latest finished executions to look at (1 to 200).
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub last: u16,
 }
 
 #[derive(Debug, Args)]

@@ -14,9 +14,12 @@ use clap::Parser;
 use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger};
 use testloop_orchestrator::executor::sandbox::SandboxMode;
 use testloop_orchestrator::logs::LogLine;
-use testloop_orchestrator::run::{OrchestratorConfig, RunEvent, RunRequest, format_duration};
+use testloop_orchestrator::results::TestStatus;
+use testloop_orchestrator::run::{
+    Baseline, OrchestratorConfig, RunEvent, RunHandle, RunRequest, format_duration,
+};
 use testloop_orchestrator::spec::{self, Problem};
-use testloop_orchestrator::store::ExecutionFilter;
+use testloop_orchestrator::store::{ExecutionFilter, TestCaseFilter};
 use testloop_orchestrator::{Orchestrator, logs, summary};
 
 use cli::{Cli, Command};
@@ -26,6 +29,8 @@ use progress::Progress;
 const EXIT_FAILED: u8 = 1;
 /// Exit status for input that cannot run at all.
 const EXIT_INVALID: u8 = 2;
+/// Failed test cases printed after a run that failed.
+const FAILED_TESTS_PRINTED: usize = 10;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,6 +78,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(&data_dir, args).await,
         Command::Executions(args) => executions(&data_dir, args),
         Command::Logs(args) => print_logs(&data_dir, args),
+        Command::Rerun(args) => rerun(&data_dir, args).await,
+        Command::Tests(args) => print_tests(&data_dir, args),
+        Command::Diff(args) => diff(&data_dir, args).await,
+        Command::Flaky(args) => flaky(&data_dir, args),
         Command::Serve(args) => serve::serve(&data_dir, args).await,
     }
 }
@@ -188,13 +197,54 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    let terminal = std::io::stdout().is_terminal();
-    let mut progress = Progress::new(terminal);
-    progress.header(&format!(
+    let header = format!(
         "Running {workflow_name} as execution {} (data: {})",
         handle.id,
         data_dir.display()
-    ));
+    );
+    follow(&orchestrator, handle, &header, args.failure_lines).await
+}
+
+async fn rerun(data_dir: &Path, args: cli::RerunArgs) -> Result<ExitCode> {
+    let sandbox: SandboxMode = args
+        .sandbox
+        .parse()
+        .map_err(|message: String| anyhow::anyhow!(message))?;
+    let orchestrator = open(data_dir, sandbox)?;
+    let handle = match orchestrator.rerun(&args.execution, Trigger::Cli, args.only_failed) {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("testloop: {error}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let (previous, _) = orchestrator.execution(&args.execution)?;
+    let header = format!(
+        "Re-running {}{} of {} as execution {} (data: {})",
+        if args.only_failed {
+            "the failed steps of "
+        } else {
+            ""
+        },
+        previous.id,
+        previous.workflow,
+        handle.id,
+        data_dir.display()
+    );
+    follow(&orchestrator, handle, &header, args.failure_lines).await
+}
+
+/// Shows a started execution's progress until it ends, then its verdict, its failed tests and
+/// the failing step's last lines.
+async fn follow(
+    orchestrator: &Orchestrator,
+    handle: RunHandle,
+    header: &str,
+    failure_lines: u64,
+) -> Result<ExitCode> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut progress = Progress::new(terminal);
+    progress.header(header);
 
     let mut events = handle.events;
     let mut done = handle.done;
@@ -237,7 +287,8 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
     let (record, steps) = orchestrator.execution(&record.id)?;
     progress.finished(&record, &steps);
     if record.status != ExecutionStatus::Passed {
-        print_failure_tail(&orchestrator, &record, &steps, args.failure_lines);
+        print_failed_tests(orchestrator, &record.id, FAILED_TESTS_PRINTED);
+        print_failure_tail(orchestrator, &record, &steps, failure_lines);
         Ok(ExitCode::from(EXIT_FAILED))
     } else {
         Ok(ExitCode::SUCCESS)
@@ -474,4 +525,136 @@ fn print_numbered(number: u64, timestamp: i64, text: &str, timestamps: bool, num
         prefix.push_str(&format!("{} ", format_timestamp(timestamp)));
     }
     println!("{prefix}{text}");
+}
+
+/// `N tests: ...` and the first `limit` failed cases of an execution, if it has test results.
+fn print_failed_tests(orchestrator: &Orchestrator, execution: &str, limit: usize) {
+    let store = orchestrator.store();
+    let (Ok(counts), Ok(failed)) = (
+        store.test_counts(execution),
+        store.test_cases(
+            execution,
+            &TestCaseFilter {
+                statuses: vec![TestStatus::Failed, TestStatus::Error],
+                limit,
+                ..TestCaseFilter::default()
+            },
+        ),
+    ) else {
+        return;
+    };
+    if counts.total == 0 {
+        return;
+    }
+    println!("{}", testloop_tools::results::render_counts(&counts));
+    for stored in failed {
+        let case = &stored.case;
+        let mut line = format!("  FAIL {}", testloop_tools::results::display_name(case));
+        if let Some(location) = testloop_tools::results::location(case) {
+            line.push_str(&format!(" ({location})"));
+        }
+        if let Some(message) = &case.message {
+            line.push_str(": ");
+            line.push_str(message.lines().next().unwrap_or_default());
+        }
+        println!("{line}");
+    }
+    let failed = counts.failed + counts.error;
+    if failed > limit {
+        println!("  … {} more: testloop tests {execution} --failed", failed - limit);
+    }
+}
+
+fn print_tests(data_dir: &Path, args: cli::TestsArgs) -> Result<ExitCode> {
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let (record, _) = orchestrator.execution(&args.execution)?;
+    let store = orchestrator.store();
+    let counts = store.test_counts(&record.id)?;
+    let reports = store.test_reports(&record.id)?;
+    if reports.is_empty() {
+        println!(
+            "execution {} has no test results: no JUnit report among its artifacts and no \
+             failing test recognised in its logs",
+            record.id
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sources: Vec<&str> = reports.iter().map(|r| r.source.as_str()).collect();
+    println!(
+        "execution {}: {} (from {})",
+        record.id,
+        testloop_tools::results::render_counts(&counts),
+        sources.join(", ")
+    );
+    for report in &reports {
+        if let Some(problem) = &report.problem {
+            println!("note: {}: {problem}", report.source);
+        }
+    }
+    let filter = TestCaseFilter {
+        statuses: if args.failed {
+            vec![TestStatus::Failed, TestStatus::Error]
+        } else {
+            Vec::new()
+        },
+        ..TestCaseFilter::default()
+    };
+    for stored in store.test_cases(&record.id, &filter)? {
+        let case = &stored.case;
+        let mut line = format!(
+            "{:<7} {}",
+            case.status.as_str(),
+            testloop_tools::results::display_name(case)
+        );
+        if let Some(ms) = case.duration_ms {
+            line.push_str(&format!(
+                "  {}",
+                format_duration(std::time::Duration::from_millis(ms))
+            ));
+        }
+        if let Some(location) = testloop_tools::results::location(case) {
+            line.push_str(&format!("  {location}"));
+        }
+        println!("{line}");
+        if case.status.is_failure()
+            && let Some(message) = &case.message
+        {
+            for text in message.lines() {
+                println!("        {text}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn diff(data_dir: &Path, args: cli::DiffArgs) -> Result<ExitCode> {
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let result = match &args.second {
+        Some(head) => orchestrator.diff(head, Baseline::Execution(&args.first)),
+        None => orchestrator.diff(&args.first, Baseline::LastPassed),
+    };
+    match result {
+        Ok(diff) => {
+            print!("{}", testloop_tools::diff::render_diff(&diff));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("testloop: {error}");
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+fn flaky(data_dir: &Path, args: cli::FlakyArgs) -> Result<ExitCode> {
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let report = orchestrator.flaky_tests(&args.workflow, usize::from(args.last))?;
+    if report.executions == 0 {
+        eprintln!(
+            "testloop: workflow `{}` has no finished executions",
+            args.workflow
+        );
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    print!("{}", testloop_tools::results::render_flaky(&report));
+    Ok(ExitCode::SUCCESS)
 }

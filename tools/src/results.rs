@@ -186,6 +186,45 @@ pub fn render_counts(counts: &TestCounts) -> String {
     format!("{} tests: {}", counts.total, parts.join(", "))
 }
 
+/// The text rendering of a flaky-test report, shared with `testloop flaky`.
+pub fn render_flaky(report: &FlakyReport) -> String {
+    let mut text = format!(
+        "{}: {} executions, pass rate {:.0}%, flip rate {:.0}%; {} flaky of {} tests\n",
+        report.workflow,
+        report.executions,
+        report.pass_rate * 100.0,
+        report.flip_rate * 100.0,
+        report.tests.len() + report.more,
+        report.tests_seen
+    );
+    if let Some(note) = &report.note {
+        let _ = writeln!(text, "note: {note}");
+    }
+    for test in &report.tests {
+        let _ = write!(
+            text,
+            "  {} [{}] flips {} ({:.0}%), failed {}/{}",
+            test.test,
+            test.history,
+            test.flips,
+            test.flip_rate * 100.0,
+            test.failures,
+            test.runs
+        );
+        if let Some(last) = test.failed_in.first() {
+            let _ = write!(text, ", last in {last}");
+        }
+        if let Some(message) = &test.last_message {
+            let _ = write!(text, ": {}", message.lines().next().unwrap_or_default());
+        }
+        text.push('\n');
+    }
+    if report.more > 0 {
+        let _ = writeln!(text, "  … {} more", report.more);
+    }
+    text
+}
+
 #[tool_router(router = result_tools, vis = "pub(crate)")]
 impl TestloopServer {
     /// The test cases of an execution: parsed from the JUnit XML reports among its artifacts
@@ -317,40 +356,7 @@ impl TestloopServer {
                 args.workflow
             )));
         }
-        let mut text = format!(
-            "{}: {} executions, pass rate {:.0}%, flip rate {:.0}%; {} flaky of {} tests\n",
-            report.workflow,
-            report.executions,
-            report.pass_rate * 100.0,
-            report.flip_rate * 100.0,
-            report.tests.len() + report.more,
-            report.tests_seen
-        );
-        if let Some(note) = &report.note {
-            let _ = writeln!(text, "note: {note}");
-        }
-        for test in &report.tests {
-            let _ = write!(
-                text,
-                "  {} [{}] flips {} ({:.0}%), failed {}/{}",
-                test.test,
-                test.history,
-                test.flips,
-                test.flip_rate * 100.0,
-                test.failures,
-                test.runs
-            );
-            if let Some(last) = test.failed_in.first() {
-                let _ = write!(text, ", last in {last}");
-            }
-            if let Some(message) = &test.last_message {
-                let _ = write!(text, ": {}", message.lines().next().unwrap_or_default());
-            }
-            text.push('\n');
-        }
-        if report.more > 0 {
-            let _ = writeln!(text, "  … {} more", report.more);
-        }
+        let text = render_flaky(&report);
         Ok(Reply::new(report, text))
     }
 }
