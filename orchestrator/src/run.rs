@@ -180,7 +180,7 @@ impl Orchestrator {
 
     /// Where an execution's artifacts are kept.
     pub fn artifacts_dir(&self, execution: &str) -> PathBuf {
-        self.inner.data_dir.join("artifacts").join(execution)
+        self.inner.artifacts_dir(execution)
     }
 
     fn lease_path(&self, execution: &str) -> PathBuf {
@@ -390,6 +390,8 @@ impl Orchestrator {
             };
             record.status = status;
             record.error = error;
+            // Before the status is final, so that whoever sees it final sees the results too.
+            collect_test_results(&inner, &record).await;
             record.finished_at = Some(now_micros());
             if let Err(error) = inner.store.update_execution(
                 &record.id,
@@ -487,6 +489,35 @@ pub enum Baseline<'a> {
     Execution(&'a str),
     /// The latest execution of the same workflow that passed before it.
     LastPassed,
+}
+
+/// Reads the execution's test results off the async threads (a log scan can take a while); a
+/// failure is logged, never fatal: the execution's own record matters more.
+async fn collect_test_results(inner: &Arc<Inner>, record: &ExecutionRecord) {
+    let store = Arc::clone(&inner.store);
+    let logs = inner.logs.clone();
+    let artifacts_dir = inner.artifacts_dir(&record.id);
+    let record = record.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let steps = store.steps(&record.id)?;
+        crate::results::collect::collect(&store, &logs, &artifacts_dir, &record, &steps)
+            .map_err(|error| match error {
+                crate::results::collect::Error::Store(error) => Error::Store(error),
+                crate::results::collect::Error::Logs(error) => Error::Logs(error),
+            })
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "cannot read the test results of an execution"),
+        Err(error) => tracing::error!(%error, "reading test results crashed"),
+    }
+}
+
+impl Inner {
+    fn artifacts_dir(&self, execution: &str) -> PathBuf {
+        self.data_dir.join("artifacts").join(execution)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

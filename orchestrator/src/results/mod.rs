@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod collect;
 pub mod junit;
 pub mod logscan;
 
