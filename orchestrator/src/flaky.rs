@@ -1,6 +1,6 @@
-//! Flaky tests: test cases whose outcome flipped between executions of the same workflow version,
-//! so that the code under test, not the workflow, is the only thing that could have changed, and
-//! usually did not.
+//! Flaky tests: test cases whose outcome flipped between executions of the same workflow version
+//! with the same config, so that neither the workflow nor its inputs explain the flip: the test
+//! (or the code under test, if it changed in between) does.
 //!
 //! Looks at the last executions of a workflow that ran to a verdict (passed, failed or timed
 //! out; aborted and interrupted runs say nothing about the tests), oldest first.
@@ -34,12 +34,12 @@ pub struct FlakyTest {
     /// Executions in the window where it ran (skips not counted).
     pub runs: usize,
     pub failures: usize,
-    /// Outcome changes between consecutive runs of the same workflow version.
+    /// Outcome changes between consecutive runs of the same workflow version and config.
     pub flips: usize,
-    /// `flips` over the consecutive same-version pairs it had: 1.0 alternates every run.
+    /// `flips` over the consecutive comparable pairs it had: 1.0 alternates every run.
     pub flip_rate: f64,
     /// Its outcome per execution, oldest first: `p` passed, `f` failed, `s` skipped, `.` absent,
-    /// `|` where the workflow version changed.
+    /// `|` where the workflow version or the config changed.
     pub history: String,
     /// Executions where it failed, newest first (at most [`MAX_FAILED_IN`]).
     pub failed_in: Vec<String>,
@@ -57,7 +57,8 @@ pub struct FlakyReport {
     pub execution_ids: Vec<String>,
     /// Share of those executions that passed, 0 to 1.
     pub pass_rate: f64,
-    /// Share of consecutive same-version executions whose status differed, 0 to 1.
+    /// Share of consecutive executions (same workflow version and config) whose status
+    /// differed, 0 to 1.
     pub flip_rate: f64,
     /// Flaky tests, most flips first.
     pub tests: Vec<FlakyTest>,
@@ -133,7 +134,7 @@ pub fn find_flaky_tests(
 
     let mut flaky = Vec::new();
     for (key, slots) in &outcomes {
-        if let Some(test) = flaky_test(key, slots, &executions) {
+        if let Some(test) = flaky_test(key, slots, &executions, &segments) {
             flaky.push(test);
         }
     }
@@ -150,9 +151,12 @@ pub fn find_flaky_tests(
         .iter()
         .filter(|execution| execution.status == ExecutionStatus::Passed)
         .count();
+    let segments: Vec<Segment> = executions.iter().map(Segment::of).collect();
     let (status_flips, pairs) = executions
         .windows(2)
-        .filter(|pair| pair[0].workflow_version == pair[1].workflow_version)
+        .zip(segments.windows(2))
+        .filter(|(_, segment)| segment[0] == segment[1])
+        .map(|(pair, _)| pair)
         .fold((0, 0), |(flips, pairs), pair| {
             (
                 flips + usize::from(pair[0].status != pair[1].status),
@@ -196,22 +200,40 @@ fn ratio(part: usize, whole: usize) -> f64 {
     }
 }
 
+/// What must stay the same between two runs for a flip to count: the workflow version and the
+/// config values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    version: u32,
+    config: String,
+}
+
+impl Segment {
+    fn of(execution: &ExecutionRecord) -> Self {
+        Self {
+            version: execution.workflow_version,
+            config: serde_json::Value::Object(execution.config.clone()).to_string(),
+        }
+    }
+}
+
 fn flaky_test(
     key: &str,
     slots: &[Option<(Outcome, Option<String>)>],
     executions: &[ExecutionRecord],
+    segments: &[Segment],
 ) -> Option<FlakyTest> {
     let mut history = String::with_capacity(slots.len() * 2);
-    let mut previous: Option<(Outcome, u32)> = None;
+    let mut previous: Option<(Outcome, &Segment)> = None;
     let (mut flips, mut pairs, mut runs, mut failures) = (0, 0, 0, 0);
     let mut failed_in = Vec::new();
     let mut last_message = None;
-    let mut last_version = None;
-    for (slot, execution) in slots.iter().zip(executions) {
-        if last_version.is_some_and(|version| version != execution.workflow_version) {
+    let mut last_segment: Option<&Segment> = None;
+    for ((slot, execution), segment) in slots.iter().zip(executions).zip(segments) {
+        if last_segment.is_some_and(|last| last != segment) {
             history.push('|');
         }
-        last_version = Some(execution.workflow_version);
+        last_segment = Some(segment);
         let Some((outcome, message)) = slot else {
             history.push('.');
             continue;
@@ -232,13 +254,13 @@ fn flaky_test(
                 last_message.clone_from(message);
             }
         }
-        if let Some((before, version)) = previous
-            && version == execution.workflow_version
+        if let Some((before, before_segment)) = previous
+            && before_segment == segment
         {
             pairs += 1;
             flips += usize::from(before != *outcome);
         }
-        previous = Some((*outcome, execution.workflow_version));
+        previous = Some((*outcome, segment));
     }
     if flips == 0 {
         return None;

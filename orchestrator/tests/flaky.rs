@@ -9,6 +9,8 @@ struct History {
     _dir: tempfile::TempDir,
     store: Store,
     next: u32,
+    /// The config the next recorded executions ran with.
+    config: serde_json::Map<String, serde_json::Value>,
 }
 
 impl History {
@@ -19,6 +21,7 @@ impl History {
             _dir: dir,
             store,
             next: 0,
+            config: serde_json::Map::new(),
         }
     }
 
@@ -39,7 +42,7 @@ impl History {
                 workflow: "w".into(),
                 workflow_version: version,
                 snapshot: String::new(),
-                config: Default::default(),
+                config: self.config.clone(),
                 trigger: Trigger::Cli,
                 status,
                 created_at: i64::from(self.next),
@@ -198,4 +201,20 @@ fn the_list_is_capped_and_counts_the_rest() {
         report.tests[0].test, "s :: t000",
         "ties are ordered by name"
     );
+}
+
+#[test]
+fn a_flip_after_a_config_change_is_not_flakiness() {
+    let mut h = History::new();
+    h.record(1, Failed, &[("t", F)], true);
+    h.config.insert("fixed".into(), serde_json::json!(true));
+    h.record(1, Passed, &[("t", P)], true);
+    h.record(1, Passed, &[("t", P)], true);
+    let report = find_flaky_tests(&h.store, "w", 20).unwrap();
+    assert!(report.tests.is_empty(), "{report:#?}");
+    assert_eq!(report.flip_rate, 0.0);
+    h.record(1, Failed, &[("t", F)], true);
+    let report = find_flaky_tests(&h.store, "w", 20).unwrap();
+    assert_eq!(report.tests[0].history, "f|ppf");
+    assert_eq!(report.tests[0].flips, 1);
 }

@@ -324,8 +324,9 @@ impl TestloopServer {
     }
 
     /// Flaky tests of a workflow: test cases whose outcome flipped between its recent executions
-    /// of the same workflow version (so the workflow did not change), with their flip rate, an
-    /// outcome history (`p` passed, `f` failed, `.` absent, `|` new workflow version) and the
+    /// of the same workflow version and config (so neither the workflow nor its inputs changed),
+    /// with their flip rate, an outcome history (`p` passed, `f` failed, `.` absent, `|` where the
+    /// workflow version or config changed) and the
     /// executions where they failed. Also the workflow's pass rate and flip rate.
     #[tool(
         output_schema = schema_for_output::<FlakyReport>(),
