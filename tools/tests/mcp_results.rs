@@ -291,3 +291,88 @@ async fn diffs_flaky_tests_and_reruns_of_only_what_failed_on_real_runs() {
         .await;
     assert!(error.contains("no finished executions"), "{error}");
 }
+
+/// A workflow whose test step prints about 50 MB: two test binaries of 300,000 passing tests
+/// each, with one failure in the first, so that it sits in the middle of the log.
+fn big_log_workflow() -> String {
+    workflow(
+        "big-log",
+        r#"steps:
+- name: cargo test
+  shell: |
+    awk 'BEGIN {
+      print "     Running unittests src/lib.rs (target/debug/deps/parser-3f2a1b)"
+      print "running 300000 tests"
+      for (i = 1; i <= 300000; i++) {
+        if (i == 150000) print "test parser::tests::parses_nested_headers ... FAILED"
+        else printf "test parser::tests::case_%06d ... ok   [worker %d, 2026-11-23T19:53:21.%03dZ]\n", i, i % 8, i % 1000
+      }
+      print ""
+      print "failures:"
+      print ""
+      print "---- parser::tests::parses_nested_headers stdout ----"
+      print "thread '\''parser::tests::parses_nested_headers'\'' panicked at src/parser.rs:211:9:"
+      print "assertion `left == right` failed: nested header depth"
+      print "  left: 3"
+      print " right: 4"
+      print "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"
+      print ""
+      print "failures:"
+      print "    parser::tests::parses_nested_headers"
+      print ""
+      print "test result: FAILED. 299999 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 41.20s"
+      print ""
+      print "     Running tests/roundtrip.rs (target/debug/deps/roundtrip-9c8d7e)"
+      print "running 300000 tests"
+      for (i = 1; i <= 300000; i++) printf "test roundtrip::case_%06d ... ok   [worker %d, 2026-11-23T19:54:02.%03dZ]\n", i, i % 8, i % 1000
+      print ""
+      print "test result: ok. 300000 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 40.90s"
+      print "error: 1 target failed:"
+      print "    `--lib`"
+      exit 101
+    }'"#,
+    )
+}
+
+#[tokio::test]
+async fn get_execution_names_a_failure_in_the_middle_of_a_50_mb_log_in_2_kb() {
+    let h = Harness::start().await;
+    h.create(&big_log_workflow()).await;
+    let report = h
+        .ok(
+            "run_workflow",
+            json!({"name": "big-log", "wait_seconds": 300}),
+        )
+        .await;
+    assert_eq!(report.data["finished"], true, "{}", report.text);
+    let id = report.data["id"].as_str().unwrap();
+    let log_bytes: u64 = std::fs::read_dir(h.dir.path().join("logs").join(id))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(log_bytes > 50_000_000, "the log is {log_bytes} bytes");
+
+    let answer = h.ok("get_execution", json!({"id": id})).await;
+    let structured = serde_json::to_string(&answer.data).unwrap();
+    assert!(
+        answer.text.len() <= 2048,
+        "text is {} bytes:\n{}",
+        answer.text.len(),
+        answer.text
+    );
+    assert!(
+        structured.len() <= 2048,
+        "structured content is {} bytes: {structured}",
+        structured.len()
+    );
+    let failed = &answer.data["tests"]["failed"][0];
+    assert_eq!(failed["test"], "parser::tests::parses_nested_headers", "{}", answer.text);
+    assert_eq!(failed["location"], "src/parser.rs:211");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("nested header depth") && message.contains("left: 3"),
+        "{message}"
+    );
+    assert!(answer.text.contains("parses_nested_headers"));
+    assert!(answer.text.contains("nested header depth"));
+}
