@@ -305,7 +305,7 @@ fn big_log_workflow() -> String {
       print "running 300000 tests"
       for (i = 1; i <= 300000; i++) {
         if (i == 150000) print "test parser::tests::parses_nested_headers ... FAILED"
-        else printf "test parser::tests::case_%06d ... ok   [worker %d, 2026-11-23T19:53:21.%03dZ]\n", i, i % 8, i % 1000
+        else printf "test parser::tests::case_%06d ... ok   [worker %d, 2026-11-23T19:53:21.%03dZ, rss 18432 KiB]\n", i, i % 8, i % 1000
       }
       print ""
       print "failures:"
@@ -324,7 +324,7 @@ fn big_log_workflow() -> String {
       print ""
       print "     Running tests/roundtrip.rs (target/debug/deps/roundtrip-9c8d7e)"
       print "running 300000 tests"
-      for (i = 1; i <= 300000; i++) printf "test roundtrip::case_%06d ... ok   [worker %d, 2026-11-23T19:54:02.%03dZ]\n", i, i % 8, i % 1000
+      for (i = 1; i <= 300000; i++) printf "test roundtrip::case_%06d ... ok   [worker %d, 2026-11-23T19:54:02.%03dZ, rss 18432 KiB]\n", i, i % 8, i % 1000
       print ""
       print "test result: ok. 300000 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 40.90s"
       print "error: 1 target failed:"
@@ -348,7 +348,9 @@ async fn get_execution_names_a_failure_in_the_middle_of_a_50_mb_log_in_2_kb() {
     let id = report.data["id"].as_str().unwrap();
     let log_bytes: u64 = std::fs::read_dir(h.dir.path().join("logs").join(id))
         .unwrap()
-        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .map(|path| std::fs::metadata(path).unwrap().len())
         .sum();
     assert!(log_bytes > 50_000_000, "the log is {log_bytes} bytes");
 
