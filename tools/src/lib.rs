@@ -6,11 +6,13 @@
 //! window: the verdict first, then the one thing to look at, then the next call to make. Every
 //! tool returns structured content (described by its output schema) and a short text rendering of
 //! the same facts ([`Reply`]); errors the agent can act on come back as tool results with
-//! `isError` and a message saying what to do ([`ToolError`]). The tool surface is listed in
-//! DESIGN.md section 6. The CLI calls the same orchestrator API, so that no logic lives in only one
-//! of them.
+//! `isError` and a message saying what to do ([`ToolError`]). Tools that read lines of text (step
+//! logs, text artifacts) share their arguments, cuts and rendering through [`lines`]. The tool
+//! surface is listed in DESIGN.md section 6. The CLI calls the same orchestrator API, so that no
+//! logic lives in only one of them.
 
 pub mod executions;
+pub mod lines;
 pub mod logs;
 mod output;
 pub mod workflows;

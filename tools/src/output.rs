@@ -157,3 +157,38 @@ pub fn millis_between(start: TimestampMicros, end: TimestampMicros) -> u64 {
 pub fn format_millis(millis: u64) -> String {
     run::format_duration(std::time::Duration::from_millis(millis))
 }
+
+/// `512 B`, `16 KiB`, `1.5 MiB`, `2.1 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = "KiB";
+    for larger in ["MiB", "GiB", "TiB"] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = larger;
+    }
+    let value = format!("{value:.1}");
+    format!("{} {unit}", value.strip_suffix(".0").unwrap_or(&value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_the_largest_unit_below_1024() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1 KiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(16 * 1024), "16 KiB");
+        assert_eq!(format_bytes(16 * 1024 + 1), "16 KiB");
+        assert_eq!(format_bytes(256 << 20), "256 MiB");
+        assert_eq!(format_bytes(5 << 40), "5 TiB");
+    }
+}
