@@ -53,8 +53,8 @@ const CHECKPOINT_LINES: u64 = 1024;
 const SCAN_CHUNK_BYTES: usize = 64 * 1024;
 
 /// What a path must look like, for error messages.
-const EXPECTED: &str = "a path must be relative to the execution's artifact store, like \
-                        data/artifacts/report.xml (as list_artifacts shows it)";
+const EXPECTED: &str =
+    "a path must be relative to the execution's artifact store, like data/artifacts/report.xml";
 
 /// What can go wrong with an artifact.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::Serialize;
 use testloop_orchestrator::execution::TimestampMicros;
-use testloop_orchestrator::{plan, run, store};
+use testloop_orchestrator::{artifacts, plan, run, store};
 
 /// Problems listed in one error or validation result, at most.
 pub const MAX_PROBLEMS: usize = 30;
@@ -94,6 +94,31 @@ impl From<run::Error> for ToolError {
             )),
             run::Error::Plan(error) => Self(format!("the workflow cannot run: {error}")),
             other => Self(format!("internal error: failed: {other}")),
+        }
+    }
+}
+
+impl From<artifacts::Error> for ToolError {
+    fn from(error: artifacts::Error) -> Self {
+        match &error {
+            artifacts::Error::NotFound(_) => Self(format!(
+                "{error}: call list_artifacts to see the paths it holds (paths are case-sensitive)"
+            )),
+            artifacts::Error::IsDirectory(path) => Self(format!(
+                "{error}: call list_artifacts with under=\"{path}\" to see its files, then read \
+                 one of them"
+            )),
+            artifacts::Error::Io { .. } => Self(format!("internal error: {error}")),
+            artifacts::Error::EmptyPath
+            | artifacts::Error::PathTooLong { .. }
+            | artifacts::Error::NulByte
+            | artifacts::Error::AbsolutePath(_)
+            | artifacts::Error::ParentComponent(_)
+            | artifacts::Error::OutsideStore(_)
+            | artifacts::Error::NotAFile(_) => {
+                Self(format!("{error} (list_artifacts shows the paths it holds)"))
+            }
+            artifacts::Error::Binary(_) => Self(error.to_string()),
         }
     }
 }
