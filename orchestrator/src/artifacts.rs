@@ -1,10 +1,12 @@
 //! An execution's artifact store: the files its steps saved, listed and read without ever leaving
 //! it.
 //!
-//! The store is one directory per execution ([`crate::Orchestrator::artifacts_dir`]); the local
-//! executor copies each saved file to the path the steps saw, without its leading `/`
-//! (`data/artifacts/report.xml`). Readers name files by that relative path, and every such path
-//! goes through [`resolve`], which refuses whatever could reach outside the store: absolute paths,
+//! The store is one directory per execution ([`crate::Orchestrator::artifacts_dir`]). As in
+//! Testkube, the local executor copies each saved file relative to the working directory of the
+//! step that saved it (`/data/artifacts/report.xml` saved from `/data` is `artifacts/report.xml`),
+//! and a file outside that directory at the path the step saw without its leading `/`
+//! (`data/artifacts/report.xml` when saved from `/data/project`). Readers name files by their
+//! relative path in the store, and every such path goes through [`resolve`], which refuses whatever could reach outside the store: absolute paths,
 //! `..` components, NUL bytes, and symbolic links (a linked file, or a linked directory anywhere in
 //! the path) whose target lies outside. Listings never follow symbolic links.
 //!
