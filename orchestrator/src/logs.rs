@@ -713,6 +713,95 @@ pub struct GrepResult {
     pub truncated: bool,
 }
 
+/// Builds a [`GrepResult`] from lines fed in order, one at a time: the search of a step log and
+/// of a text artifact. Memory stays bounded by the context and the matches returned.
+pub(crate) struct GrepCollector<'r> {
+    regex: &'r regex::Regex,
+    options: GrepOptions,
+    result: GrepResult,
+    /// Number of the last line fed.
+    number: u64,
+    /// Lines just before the current one that belong to no block yet: the context of a match
+    /// that may come next.
+    before: VecDeque<GrepLine>,
+    after_left: usize,
+    last_in_block: u64,
+}
+
+impl<'r> GrepCollector<'r> {
+    pub(crate) fn new(regex: &'r regex::Regex, options: GrepOptions) -> Self {
+        Self {
+            regex,
+            options,
+            result: GrepResult::default(),
+            number: 0,
+            before: VecDeque::with_capacity(options.context),
+            after_left: 0,
+            last_in_block: 0,
+        }
+    }
+
+    /// Feeds the next line (numbered one after the previous).
+    pub(crate) fn push(&mut self, timestamp: TimestampMicros, text: &str) {
+        self.number += 1;
+        let number = self.number;
+        let options = self.options;
+        let result = &mut self.result;
+        let selected = self.regex.is_match(text) != options.invert;
+        if selected {
+            result.total_matches_seen += 1;
+        }
+        let accepted = selected && result.matches_returned < options.max_matches;
+        if selected && !accepted {
+            result.truncated = true;
+        }
+        if accepted {
+            result.matches_returned += 1;
+            let first_needed = number - self.before.len() as u64;
+            let joins = !result.blocks.is_empty() && self.last_in_block + 1 >= first_needed;
+            if !joins {
+                result.blocks.push(GrepBlock { lines: Vec::new() });
+            }
+            if let Some(block) = result.blocks.last_mut() {
+                block.lines.extend(self.before.drain(..));
+                block.lines.push(GrepLine {
+                    number,
+                    timestamp,
+                    text: text.to_owned(),
+                    is_match: true,
+                });
+            }
+            self.last_in_block = number;
+            self.after_left = options.context;
+        } else if self.after_left > 0 {
+            self.after_left -= 1;
+            if let Some(block) = result.blocks.last_mut() {
+                block.lines.push(GrepLine {
+                    number,
+                    timestamp,
+                    text: text.to_owned(),
+                    is_match: selected,
+                });
+            }
+            self.last_in_block = number;
+        } else if options.context > 0 && result.matches_returned < options.max_matches {
+            if self.before.len() == options.context {
+                self.before.pop_front();
+            }
+            self.before.push_back(GrepLine {
+                number,
+                timestamp,
+                text: text.to_owned(),
+                is_match: false,
+            });
+        }
+    }
+
+    pub(crate) fn finish(self) -> GrepResult {
+        self.result
+    }
+}
+
 /// Reads one step's log: a snapshot of the lines flushed when it was opened or last refreshed.
 /// Readers never write: the repairs they infer (see the module documentation) stay in memory
 /// until the next writer makes them on disk. A reader opened while a writer is in the middle of
@@ -829,21 +918,13 @@ impl LogReader {
     /// Searches the log line by line, streaming: memory stays bounded by the context and the
     /// matches returned, whatever the size of the log.
     pub fn grep(&self, regex: &regex::Regex, options: GrepOptions) -> Result<GrepResult> {
-        let mut result = GrepResult::default();
-        // Lines just before the current one that belong to no block yet: the context of a match
-        // that may come next.
-        let mut before: VecDeque<GrepLine> = VecDeque::with_capacity(options.context);
-        let mut after_left = 0usize;
-        let mut last_in_block = 0u64;
-
+        let mut collector = GrepCollector::new(regex, options);
         let mut data = BufReader::with_capacity(SCAN_CHUNK_BYTES, AtReader::new(&self.files.data));
         let mut entries = EntryStream::new(self);
         let mut line = Vec::new();
         let mut current = entries.next_entry()?;
-        let mut number = 0u64;
         let mut pos = 0u64;
         while let Some(entry) = current {
-            number += 1;
             let next = entries.next_entry()?;
             let end = next.map_or(self.view.data_len, |e| e.offset);
             // Entries are increasing and start after a newline (see `reconcile`), so `pos` is
@@ -868,57 +949,9 @@ impl LogReader {
             current = next;
 
             let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            let text = String::from_utf8_lossy(body);
-            let selected = regex.is_match(&text) != options.invert;
-            if selected {
-                result.total_matches_seen += 1;
-            }
-            let accepted = selected && result.matches_returned < options.max_matches;
-            if selected && !accepted {
-                result.truncated = true;
-            }
-            if accepted {
-                result.matches_returned += 1;
-                let first_needed = number - before.len() as u64;
-                let joins = !result.blocks.is_empty() && last_in_block + 1 >= first_needed;
-                if !joins {
-                    result.blocks.push(GrepBlock { lines: Vec::new() });
-                }
-                if let Some(block) = result.blocks.last_mut() {
-                    block.lines.extend(before.drain(..));
-                    block.lines.push(GrepLine {
-                        number,
-                        timestamp: entry.timestamp,
-                        text: text.into_owned(),
-                        is_match: true,
-                    });
-                }
-                last_in_block = number;
-                after_left = options.context;
-            } else if after_left > 0 {
-                after_left -= 1;
-                if let Some(block) = result.blocks.last_mut() {
-                    block.lines.push(GrepLine {
-                        number,
-                        timestamp: entry.timestamp,
-                        text: text.into_owned(),
-                        is_match: selected,
-                    });
-                }
-                last_in_block = number;
-            } else if options.context > 0 && result.matches_returned < options.max_matches {
-                if before.len() == options.context {
-                    before.pop_front();
-                }
-                before.push_back(GrepLine {
-                    number,
-                    timestamp: entry.timestamp,
-                    text: text.into_owned(),
-                    is_match: false,
-                });
-            }
+            collector.push(entry.timestamp, &String::from_utf8_lossy(body));
         }
-        Ok(result)
+        Ok(collector.finish())
     }
 
     /// `count` entries from the `first` (0-based), fewer past the end.
@@ -990,14 +1023,19 @@ impl<'a> EntryStream<'a> {
 
 /// Reads a file from its own position with positioned reads, leaving the file's shared cursor
 /// alone: several searches may run on one reader at once.
-struct AtReader<'a> {
+pub(crate) struct AtReader<'a> {
     file: &'a File,
     pos: u64,
 }
 
 impl<'a> AtReader<'a> {
-    fn new(file: &'a File) -> Self {
-        Self { file, pos: 0 }
+    pub(crate) fn new(file: &'a File) -> Self {
+        Self::at(file, 0)
+    }
+
+    /// A reader starting at byte `pos`.
+    pub(crate) fn at(file: &'a File, pos: u64) -> Self {
+        Self { file, pos }
     }
 }
 

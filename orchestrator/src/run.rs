@@ -432,14 +432,23 @@ impl Orchestrator {
 
     /// An execution and its steps in tree order, by id or unique id prefix.
     pub fn execution(&self, id_or_prefix: &str) -> Result<(ExecutionRecord, Vec<StepRecord>)> {
-        let id = self.inner.store.resolve_execution_id(id_or_prefix)?;
-        let record = self
-            .inner
-            .store
-            .get_execution(&id)?
-            .ok_or_else(|| store::Error::ExecutionNotFound { id: id.clone() })?;
-        let steps = self.inner.store.steps(&id)?;
+        let record = self.execution_record(id_or_prefix)?;
+        let steps = self.inner.store.steps(&record.id)?;
         Ok((record, steps))
+    }
+
+    fn execution_record(&self, id_or_prefix: &str) -> Result<ExecutionRecord> {
+        let id = self.inner.store.resolve_execution_id(id_or_prefix)?;
+        let record = self.inner.store.get_execution(&id)?;
+        Ok(record.ok_or(store::Error::ExecutionNotFound { id })?)
+    }
+
+    /// An execution and the directory of its artifact store (see [`crate::artifacts`]), by id or
+    /// unique id prefix. The directory does not exist while the execution has saved nothing.
+    pub fn artifact_store(&self, id_or_prefix: &str) -> Result<(ExecutionRecord, PathBuf)> {
+        let record = self.execution_record(id_or_prefix)?;
+        let dir = self.artifacts_dir(&record.id);
+        Ok((record, dir))
     }
 
     /// Executions, newest first.

@@ -1,17 +1,20 @@
 //! MCP tool handlers for testloop.
 //!
-//! One module per tool group ([`workflows`], [`executions`], [`logs`]; later `diff` and
-//! `artifacts`), each a named router and a thin translation from schemars-described tool arguments
+//! One module per tool group ([`workflows`], [`executions`], [`logs`], [`artifacts`], [`results`],
+//! [`diff`]), each a named router and a thin translation from schemars-described tool arguments
 //! to [`Orchestrator`] calls and back to compact output written for a reader with a small context
 //! window: the verdict first, then the one thing to look at, then the next call to make. Every
 //! tool returns structured content (described by its output schema) and a short text rendering of
 //! the same facts ([`Reply`]); errors the agent can act on come back as tool results with
-//! `isError` and a message saying what to do ([`ToolError`]). The tool surface is listed in
-//! DESIGN.md section 6. The CLI calls the same orchestrator API, so that no logic lives in only one
-//! of them.
+//! `isError` and a message saying what to do ([`ToolError`]). Tools that read lines of text (step
+//! logs, text artifacts) share their arguments, cuts and rendering through [`lines`]. The tool
+//! surface is listed in DESIGN.md section 6. The CLI calls the same orchestrator API, so that no
+//! logic lives in only one of them.
 
+pub mod artifacts;
 pub mod diff;
 pub mod executions;
+pub mod lines;
 pub mod logs;
 mod output;
 pub mod results;
@@ -52,6 +55,7 @@ impl TestloopServer {
             tool_router: Self::workflow_tools()
                 + Self::execution_tools()
                 + Self::log_tools()
+                + Self::artifact_tools()
                 + Self::result_tools()
                 + Self::diff_tools(),
             legacy_subscriptions: subscriptions::LegacySubscriptions::default(),
@@ -79,7 +83,8 @@ impl ServerHandler for TestloopServer {
             "testloop runs Testkube-compatible test workflows (TestWorkflow YAML) on this machine \
              and keeps every execution's status, step results and logs. Typical loop: \
              create_workflow (or list_workflows), run_workflow with wait_seconds, then on failure \
-             get_execution for the failure summary and get_logs for the failing step; \
+             get_execution for the failure summary and get_logs for the failing step, \
+             list_artifacts and read_artifact for the reports and files the steps saved; \
              rerun_execution after a fix.",
         )
     }

@@ -6,7 +6,7 @@ use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::Serialize;
 use testloop_orchestrator::execution::TimestampMicros;
-use testloop_orchestrator::{plan, run, store};
+use testloop_orchestrator::{artifacts, plan, run, store};
 
 /// Problems listed in one error or validation result, at most.
 pub const MAX_PROBLEMS: usize = 30;
@@ -110,6 +110,31 @@ impl From<run::Error> for ToolError {
     }
 }
 
+impl From<artifacts::Error> for ToolError {
+    fn from(error: artifacts::Error) -> Self {
+        match &error {
+            artifacts::Error::NotFound(_) => Self(format!(
+                "{error}: call list_artifacts to see the paths it holds (paths are case-sensitive)"
+            )),
+            artifacts::Error::IsDirectory(path) => Self(format!(
+                "{error}: call list_artifacts with under=\"{path}\" to see its files, then read \
+                 one of them"
+            )),
+            artifacts::Error::Io { .. } => Self(format!("internal error: {error}")),
+            artifacts::Error::EmptyPath
+            | artifacts::Error::PathTooLong { .. }
+            | artifacts::Error::NulByte
+            | artifacts::Error::AbsolutePath(_)
+            | artifacts::Error::ParentComponent(_)
+            | artifacts::Error::OutsideStore(_)
+            | artifacts::Error::NotAFile(_) => {
+                Self(format!("{error} (list_artifacts shows the paths it holds)"))
+            }
+            artifacts::Error::Binary(_) => Self(error.to_string()),
+        }
+    }
+}
+
 /// One problem per line, `path (line L, column C): message`, at most [`MAX_PROBLEMS`].
 pub fn render_problems(problems: &[testloop_orchestrator::spec::Problem]) -> String {
     let mut lines: Vec<String> = problems
@@ -168,4 +193,39 @@ pub fn millis_between(start: TimestampMicros, end: TimestampMicros) -> u64 {
 /// `1.2s`, `350ms`, `2m05s`.
 pub fn format_millis(millis: u64) -> String {
     run::format_duration(std::time::Duration::from_millis(millis))
+}
+
+/// `512 B`, `16 KiB`, `1.5 MiB`, `2.1 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = "KiB";
+    for larger in ["MiB", "GiB", "TiB"] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = larger;
+    }
+    let value = format!("{value:.1}");
+    format!("{} {unit}", value.strip_suffix(".0").unwrap_or(&value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_the_largest_unit_below_1024() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1 KiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(16 * 1024), "16 KiB");
+        assert_eq!(format_bytes(16 * 1024 + 1), "16 KiB");
+        assert_eq!(format_bytes(256 << 20), "256 MiB");
+        assert_eq!(format_bytes(5 << 40), "5 TiB");
+    }
 }

@@ -10,15 +10,17 @@ use serde_json::json;
 use support::{Harness, answer, failing_workflow, slow_workflow, workflow};
 use testloop_tools::logs::MAX_LOG_RESPONSE_BYTES;
 
-const TOOLS: [&str; 11] = [
+const TOOLS: [&str; 13] = [
     "abort_execution",
     "create_workflow",
     "delete_workflow",
     "get_execution",
     "get_logs",
     "get_workflow",
+    "list_artifacts",
     "list_executions",
     "list_workflows",
+    "read_artifact",
     "rerun_execution",
     "run_workflow",
     "validate_workflow",
@@ -51,6 +53,7 @@ async fn every_tool_is_listed_with_description_schemas_and_annotations() {
         }
         let read_only = tool.name.starts_with("get_")
             || tool.name.starts_with("list_")
+            || tool.name.starts_with("read_")
             || tool.name == "validate_workflow";
         assert_eq!(annotations.read_only_hint, Some(read_only), "{}", tool.name);
     }
@@ -60,11 +63,27 @@ async fn every_tool_is_listed_with_description_schemas_and_annotations() {
         .map(|t| t.name.as_ref())
         .collect();
     assert_eq!(destructive, ["abort_execution", "delete_workflow"]);
-    // Every argument is described for the agent.
+    // Every argument is described for the agent, those shared through a flattened struct too.
+    for tool in &tools {
+        let properties = tool.input_schema["properties"].as_object().unwrap();
+        for (name, schema) in properties {
+            assert!(schema.get("description").is_some(), "{}.{name}", tool.name);
+        }
+    }
     let logs = tools.iter().find(|t| t.name == "get_logs").unwrap();
-    let properties = logs.input_schema["properties"].as_object().unwrap();
-    for (name, schema) in properties {
-        assert!(schema.get("description").is_some(), "get_logs.{name}");
+    for argument in [
+        "tail",
+        "head",
+        "from",
+        "to",
+        "grep",
+        "context",
+        "max_matches",
+    ] {
+        assert!(
+            logs.input_schema["properties"].get(argument).is_some(),
+            "get_logs.{argument}"
+        );
     }
 }
 
