@@ -630,6 +630,11 @@ fn the_fallback_is_silent_once_a_runner_is_recognised() {
     assert!(scan.failures.is_empty(), "{:?}", scan.failures);
     assert_eq!(scan.counts, counts(1, 0, 0));
 
+    // A shell prompt that looks like Vitest's `❯` does not make the log Vitest's.
+    let prompt = scan_text("❯ npm test\n\nFAIL: test_x (t.T.test_x)\n");
+    assert_eq!(prompt.runner, Some("generic"));
+    assert_eq!(names(&prompt), ["test_x (t.T.test_x)"]);
+
     let nothing = scan_text("hello\nworld\n");
     assert_eq!(nothing, Scan::default());
 }

@@ -693,7 +693,8 @@ impl LogScanner {
             'p' => self.go_idle_panic(text),
             '0'..='9' => self.playwright_header(trimmed) || self.playwright_counts(trimmed),
             '●' => self.jest_block(trimmed),
-            '⎯' | '❯' => {
+            // Vitest's rules (`⎯⎯⎯ Failed Tests 2 ⎯⎯⎯`); its `❯` is also many a shell's prompt.
+            '⎯' => {
                 self.seen(Runner::Vitest);
                 true
             }
@@ -716,7 +717,7 @@ impl LogScanner {
             }
             if indent >= 4 {
                 let failure = Failure::new(Runner::Cargo, trimmed, TestStatus::Failed)
-                    .in_suite(&self.cargo_suite.clone());
+                    .in_suite(&self.cargo_suite);
                 self.record(failure);
                 return true;
             }
@@ -786,7 +787,7 @@ impl LogScanner {
             self.seen(Runner::Cargo);
             if result == "FAILED" {
                 let failure = Failure::new(Runner::Cargo, name, TestStatus::Failed)
-                    .in_suite(&self.cargo_suite.clone());
+                    .in_suite(&self.cargo_suite);
                 self.record(failure);
             }
             return true;
@@ -803,8 +804,8 @@ impl LogScanner {
         let Some(name) = cargo_section_name(text) else {
             return false;
         };
-        let failure = Failure::new(Runner::Cargo, name, TestStatus::Failed)
-            .in_suite(&self.cargo_suite.clone());
+        let failure =
+            Failure::new(Runner::Cargo, name, TestStatus::Failed).in_suite(&self.cargo_suite);
         self.open(Kind::CargoSection, failure);
         true
     }
