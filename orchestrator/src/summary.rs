@@ -47,8 +47,8 @@ pub struct FailureSummary {
     pub total_lines: u64,
 }
 
-/// Removes ANSI escape sequences (CSI such as colours, OSC such as titles, and two-byte escapes)
-/// and other C0 control characters except tab.
+/// Removes ANSI escape sequences (CSI such as colours, OSC such as titles, character-set
+/// designations, and two-byte escapes) and other C0 control characters except tab.
 pub fn strip_ansi(text: &str) -> Cow<'_, str> {
     if !text.chars().any(|c| c.is_control() && c != '\t') {
         return Cow::Borrowed(text);
@@ -65,6 +65,11 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
                             break;
                         }
                     }
+                }
+                // Character-set designation (`ESC ( B`, which terminfo's `sgr0` appends, as in
+                // libtest's colours): one more character.
+                Some('(' | ')' | '*' | '+') => {
+                    chars.next();
                 }
                 // OSC: up to BEL or ST (ESC \).
                 Some(']') => {
@@ -327,6 +332,11 @@ mod tests {
         assert_eq!(strip_ansi("\u{1b}]0;title\u{7}after"), "after");
         assert_eq!(strip_ansi("\u{1b}]8;;url\u{1b}\\link"), "link");
         assert_eq!(strip_ansi("back\rspace\u{8}"), "backspace");
+        assert_eq!(
+            strip_ansi("\u{1b}[31mFAILED\u{1b}(B\u{1b}[m"),
+            "FAILED",
+            "character-set designations are three characters"
+        );
     }
 
     #[test]

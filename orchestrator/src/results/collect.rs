@@ -5,14 +5,10 @@
 use std::path::Path;
 
 use super::junit;
-use super::logscan::LogScanner;
+use super::logscan;
 use crate::execution::{ExecutionRecord, StepRecord};
 use crate::logs::{self, LogStore};
 use crate::store::{self, ReportKind, SourcedTestCase, Store, TestReport};
-use crate::summary;
-
-/// Lines read from a log at a time while scanning it.
-const SCAN_BATCH_LINES: u64 = 8192;
 
 /// What can stop collection. A report that does not parse is not an error: it is recorded with
 /// its problem.
@@ -104,19 +100,7 @@ fn scan_failed_logs(
             Err(logs::Error::NotFound { .. }) => continue,
             Err(error) => return Err(error.into()),
         };
-        let mut scanner = LogScanner::new();
-        let total = reader.line_count();
-        let mut next = 1;
-        while next <= total {
-            let end = (next + SCAN_BATCH_LINES).min(total + 1);
-            for line in reader.lines(next..end)? {
-                if !line.text.starts_with(summary::NOTE_PREFIX) {
-                    scanner.feed(&line.text);
-                }
-            }
-            next = end;
-        }
-        let scan = scanner.finish();
+        let scan = logscan::scan_log(&reader)?;
         if scan.failures.is_empty() {
             continue;
         }

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::{TestCase, TestStatus};
 use crate::logs::{self, LogReader};
-use crate::summary::{cut_line, is_meaningful, strip_ansi};
+use crate::summary::{NOTE_PREFIX, cut_line, is_meaningful, strip_ansi};
 
 /// Failures a scan keeps, at most; more set [`Scan::truncated`]. A failure reported twice (cargo
 /// and pytest name each failure in two places) counts once.
@@ -103,7 +103,10 @@ pub fn scan_log(reader: &LogReader) -> logs::Result<Scan> {
             break;
         }
         let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        scanner.feed(&String::from_utf8_lossy(body));
+        // testloop's own notes (`[testloop] exited with code 1`) are not the runner's output.
+        if !body.starts_with(NOTE_PREFIX.as_bytes()) {
+            scanner.feed(&String::from_utf8_lossy(body));
+        }
     }
     Ok(scanner.finish())
 }
@@ -2265,25 +2268,6 @@ fn cut_at_boundary(text: &str, max: usize) -> &str {
 fn clean(line: &str) -> Cow<'_, str> {
     if !line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Cow::Borrowed(line);
-    }
-    if line.contains("\u{1b}(") || line.contains("\u{1b})") {
-        // `strip_ansi` drops an escape and the one character after it, which leaves the `B` of
-        // `ESC ( B` (the character-set reset that terminfo's `sgr0` appends, as in libtest's
-        // colours): those three-character escapes go first.
-        let mut out = String::with_capacity(line.len());
-        let mut chars = line.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                let mut lookahead = chars.clone();
-                if matches!(lookahead.next(), Some('(' | ')')) {
-                    lookahead.next();
-                    chars = lookahead;
-                    continue;
-                }
-            }
-            out.push(c);
-        }
-        return Cow::Owned(strip_ansi(&out).into_owned());
     }
     Cow::Owned(strip_ansi(line).into_owned())
 }
