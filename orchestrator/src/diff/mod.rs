@@ -1,1 +1,6 @@
-//! Run-to-run comparison. (filled by the diff work)
+//! Run-to-run comparison: log lines normalised so that what differs on every run (times, ids,
+//! ports…) does not count.
+
+pub mod normalize;
+
+pub use normalize::normalize;
