@@ -1,6 +1,11 @@
 //! Run-to-run comparison: log lines normalised so that what differs on every run (times, ids,
-//! ports…) does not count.
+//! ports…) does not count, and a unified diff of two step logs over those normalised lines.
 
+pub mod logdiff;
 pub mod normalize;
 
+pub use logdiff::{
+    DiffLine, DiffOptions, Error, Hunk, LogDiff, LogWindow, StepLogDiff, Tag, diff_lines,
+    diff_step_logs,
+};
 pub use normalize::normalize;
