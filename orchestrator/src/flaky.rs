@@ -132,6 +132,7 @@ pub fn find_flaky_tests(
         }
     }
 
+    let segments: Vec<Segment> = executions.iter().map(Segment::of).collect();
     let mut flaky = Vec::new();
     for (key, slots) in &outcomes {
         if let Some(test) = flaky_test(key, slots, &executions, &segments) {
@@ -151,7 +152,6 @@ pub fn find_flaky_tests(
         .iter()
         .filter(|execution| execution.status == ExecutionStatus::Passed)
         .count();
-    let segments: Vec<Segment> = executions.iter().map(Segment::of).collect();
     let (status_flips, pairs) = executions
         .windows(2)
         .zip(segments.windows(2))

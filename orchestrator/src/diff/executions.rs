@@ -186,6 +186,8 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error(transparent)]
     Logs(#[from] crate::logs::Error),
+    #[error(transparent)]
+    LogDiff(#[from] logdiff::Error),
 }
 
 /// Compares `head` against `base` (each an execution with its steps in tree order).
@@ -455,18 +457,27 @@ fn compare_failed_logs(
         max_bytes: MAX_LOG_DIFF_BYTES,
         ..DiffOptions::default()
     };
-    let diff = logdiff::diff_logs(&old, &new, &options)?;
+    let compared = logdiff::diff_step_logs(&old, &new, &options)?;
+    let diff = compared.diff;
+    let skipped = compared.old.skipped.max(compared.new.skipped);
+    let truncated = match (diff.truncated.clone(), skipped) {
+        (note, 0) => note,
+        (None, skipped) => Some(format!("the first {skipped} lines of the longer log were not compared")),
+        (Some(note), skipped) => Some(format!(
+            "{note}; the first {skipped} lines of the longer log were not compared"
+        )),
+    };
     Ok(Some(LogChange {
         step: path,
         diff: diff.to_unified(),
         added: diff.added,
         removed: diff.removed,
-        truncated: diff.truncated.clone(),
+        truncated,
     }))
 }
 
 fn verdict(base: &Side, head: &Side, tests: &TestChanges) -> Verdict {
-    let failed = |side: &Side| side.status.is_failure();
+    let failed = |side: &Side| side.status.is_terminal() && side.status != ExecutionStatus::Passed;
     let added_failing = tests
         .added
         .cases
