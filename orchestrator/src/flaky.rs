@@ -77,6 +77,9 @@ enum Outcome {
     Skipped,
 }
 
+/// A test's outcome in one execution and its failure message; `None` when it did not run there.
+type Slot = Option<(Outcome, Option<String>)>;
+
 /// Looks at the last `window` executions of `workflow` (clamped to 1..=[`MAX_WINDOW`]).
 pub fn find_flaky_tests(
     store: &Store,
@@ -103,7 +106,7 @@ pub fn find_flaky_tests(
     executions.reverse();
 
     // key -> outcome per execution index
-    let mut outcomes: BTreeMap<String, Vec<Option<(Outcome, Option<String>)>>> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, Vec<Slot>> = BTreeMap::new();
     let mut junit_backed = vec![false; executions.len()];
     for (index, execution) in executions.iter().enumerate() {
         junit_backed[index] = store
@@ -219,7 +222,7 @@ impl Segment {
 
 fn flaky_test(
     key: &str,
-    slots: &[Option<(Outcome, Option<String>)>],
+    slots: &[Slot],
     executions: &[ExecutionRecord],
     segments: &[Segment],
 ) -> Option<FlakyTest> {
