@@ -232,7 +232,7 @@ where
 
     let deadline = Instant::now().checked_add(options.deadline);
     let ops = align(&old_ids, &new_ids, distinct, deadline);
-    let timed_out = deadline.is_some_and(|d| Instant::now() > d);
+    let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
     let segments = segments(ops);
     let mut diff = render(&segments, old, new, options);
     diff.timed_out = timed_out;
