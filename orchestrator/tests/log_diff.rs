@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use testloop_orchestrator::diff::logdiff::{
-    DEFAULT_CONTEXT, DEFAULT_MAX_BYTES, DEFAULT_MAX_HUNKS, DEFAULT_MAX_LINE_BYTES,
-    MAX_LOG_DIFF_LINES, PARALLEL_MIN_LINES,
+    DEFAULT_CONTEXT, DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_MAX_HUNKS,
+    DEFAULT_MAX_LINE_BYTES, MAX_LOG_DIFF_LINES, PARALLEL_MIN_LINES,
 };
 use testloop_orchestrator::diff::{DiffOptions, LogDiff, Tag, diff_lines, diff_step_logs};
 use testloop_orchestrator::logs::LogStore;
@@ -54,6 +54,7 @@ fn defaults_are_the_documented_constants() {
     assert_eq!(options.max_hunks, DEFAULT_MAX_HUNKS);
     assert_eq!(options.max_bytes, DEFAULT_MAX_BYTES);
     assert_eq!(options.max_line_bytes, DEFAULT_MAX_LINE_BYTES);
+    assert_eq!(options.deadline, DEFAULT_DEADLINE);
 }
 
 #[test]
