@@ -1,4 +1,4 @@
-//! A unified diff of two logs over their normalised lines ([`super::normalize`]): two runs that
+//! A unified diff of two logs over their normalised lines ([`mod@super::normalize`]): two runs that
 //! differ only in times, ids or ports compare equal, and what is left shows the lines the runs
 //! really disagree on, in their original text, with a little context and within a size budget an
 //! agent can afford to read.
@@ -232,7 +232,7 @@ where
 
     let deadline = Instant::now().checked_add(options.deadline);
     let ops = align(&old_ids, &new_ids, distinct, deadline);
-    let timed_out = deadline.is_some_and(|d| Instant::now() > d);
+    let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
     let segments = segments(ops);
     let mut diff = render(&segments, old, new, options);
     diff.timed_out = timed_out;
