@@ -14,13 +14,13 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::diff::executions::ExecutionDiff;
 use crate::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros};
 use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
 use crate::executor::{Executor, Unit, UnitOutcome, UnitSink};
-use crate::logs::{self, LogStore, LogWriter};
-use crate::diff::executions::ExecutionDiff;
 use crate::flaky::FlakyReport;
+use crate::logs::{self, LogStore, LogWriter};
 use crate::plan::{self, PlanError};
 use crate::results::TestStatus;
 use crate::spec::{self, ParsedWorkflow, Problem};
@@ -68,7 +68,9 @@ pub enum Error {
     )]
     StillRunning(String),
     /// A diff against the last passed execution found none.
-    #[error("no execution of `{workflow}` passed before {execution}, so there is no baseline to compare with")]
+    #[error(
+        "no execution of `{workflow}` passed before {execution}, so there is no baseline to compare with"
+    )]
     NoBaseline { execution: String, workflow: String },
     /// Comparing two executions failed.
     #[error(transparent)]
@@ -487,7 +489,11 @@ impl Orchestrator {
 
     /// Flaky tests of `workflow` over its last `window` finished executions.
     pub fn flaky_tests(&self, workflow: &str, window: usize) -> Result<FlakyReport> {
-        Ok(crate::flaky::find_flaky_tests(&self.inner.store, workflow, window)?)
+        Ok(crate::flaky::find_flaky_tests(
+            &self.inner.store,
+            workflow,
+            window,
+        )?)
     }
 }
 
@@ -509,11 +515,12 @@ async fn collect_test_results(inner: &Arc<Inner>, record: &ExecutionRecord) {
     let record = record.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let steps = store.steps(&record.id)?;
-        crate::results::collect::collect(&store, &logs, &artifacts_dir, &record, &steps)
-            .map_err(|error| match error {
+        crate::results::collect::collect(&store, &logs, &artifacts_dir, &record, &steps).map_err(
+            |error| match error {
                 crate::results::collect::Error::Store(error) => Error::Store(error),
                 crate::results::collect::Error::Logs(error) => Error::Logs(error),
-            })
+            },
+        )
     })
     .await;
     match outcome {

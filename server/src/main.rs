@@ -561,7 +561,10 @@ fn print_failed_tests(orchestrator: &Orchestrator, execution: &str, limit: usize
     }
     let failed = counts.failed + counts.error;
     if failed > limit {
-        println!("  … {} more: testloop tests {execution} --failed", failed - limit);
+        println!(
+            "  … {} more: testloop tests {execution} --failed",
+            failed - limit
+        );
     }
 }
 

@@ -15,15 +15,15 @@ use serde_json::{Map, Value, json};
 use testloop_orchestrator::execution::{
     ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros,
 };
-use testloop_orchestrator::run::{RunEvent, RunRequest};
 use testloop_orchestrator::results::TestStatus;
+use testloop_orchestrator::run::{RunEvent, RunRequest};
 use testloop_orchestrator::store::{ExecutionFilter, TestCaseFilter, TestCounts};
 use testloop_orchestrator::summary::{self, FailureSummary};
 use tokio::sync::broadcast;
 
 use crate::TestloopServer;
-use crate::results;
 use crate::output::{NextCall, Reply, ToolError, format_millis, millis_between, rfc3339};
+use crate::results;
 
 /// The longest `wait_seconds` honoured; longer waits are cut to this.
 pub const MAX_WAIT_SECONDS: u64 = 600;
@@ -871,7 +871,11 @@ fn render_report(report: &ExecutionReport) -> String {
             tests.sources.join(", ")
         );
         for case in &tests.failed {
-            let mark = if case.status == TestStatus::Error { "ERROR" } else { "FAIL" };
+            let mark = if case.status == TestStatus::Error {
+                "ERROR"
+            } else {
+                "FAIL"
+            };
             let _ = write!(text, "  {mark} {}", case.test);
             if let Some(location) = &case.location {
                 let _ = write!(text, " ({location})");

@@ -137,11 +137,15 @@ fn row(stored: StoredTestCase) -> TestRow {
 fn parse_statuses(texts: &[String]) -> Result<Vec<TestStatus>, ToolError> {
     let mut statuses = Vec::new();
     for text in texts {
-        let status = text.trim().to_ascii_lowercase().parse::<TestStatus>().map_err(|_| {
-            ToolError::new(format!(
-                "unknown test status `{text}` in `status`: use passed, failed, error or skipped"
-            ))
-        })?;
+        let status = text
+            .trim()
+            .to_ascii_lowercase()
+            .parse::<TestStatus>()
+            .map_err(|_| {
+                ToolError::new(format!(
+                    "unknown test status `{text}` in `status`: use passed, failed, error or skipped"
+                ))
+            })?;
         statuses.push(status);
         if status == TestStatus::Failed {
             statuses.push(TestStatus::Error);

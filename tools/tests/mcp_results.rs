@@ -88,12 +88,17 @@ async fn junit_results_name_the_failed_tests_in_get_execution_and_get_test_resul
         first.text
     );
     assert!(
-        first.text.contains("FAIL tests.test_calc::test_percent_rounds"),
+        first
+            .text
+            .contains("FAIL tests.test_calc::test_percent_rounds"),
         "{}",
         first.text
     );
     assert_eq!(first.data["next"]["tool"], "get_logs");
-    assert_eq!(first.data["next"]["arguments"]["grep"], "test_percent_rounds");
+    assert_eq!(
+        first.data["next"]["arguments"]["grep"],
+        "test_percent_rounds"
+    );
 
     let id = first.data["id"].as_str().unwrap();
     let failed = h
@@ -102,7 +107,10 @@ async fn junit_results_name_the_failed_tests_in_get_execution_and_get_test_resul
             json!({"execution": id, "status": ["failed"], "limit": 1}),
         )
         .await;
-    assert_eq!(names(&failed.data["cases"]), ["tests.test_calc::test_percent_rounds"]);
+    assert_eq!(
+        names(&failed.data["cases"]),
+        ["tests.test_calc::test_percent_rounds"]
+    );
     assert_eq!(failed.data["next_cursor"], "1");
     let rest = h
         .ok(
@@ -110,7 +118,10 @@ async fn junit_results_name_the_failed_tests_in_get_execution_and_get_test_resul
             json!({"execution": id, "status": ["failed"], "cursor": "1"}),
         )
         .await;
-    assert_eq!(names(&rest.data["cases"]), ["tests.test_calc::test_remote_quote"]);
+    assert_eq!(
+        names(&rest.data["cases"]),
+        ["tests.test_calc::test_remote_quote"]
+    );
     assert!(rest.data.get("next_cursor").is_none());
 
     let all = h.ok("get_test_results", json!({"execution": id})).await;
@@ -126,7 +137,10 @@ async fn junit_results_name_the_failed_tests_in_get_execution_and_get_test_resul
         "failed first"
     );
     let by_name = h
-        .ok("get_test_results", json!({"execution": id, "name": "DIVIDE"}))
+        .ok(
+            "get_test_results",
+            json!({"execution": id, "name": "DIVIDE"}),
+        )
         .await;
     assert_eq!(by_name.data["cases"].as_array().unwrap().len(), 2);
 
@@ -136,7 +150,10 @@ async fn junit_results_name_the_failed_tests_in_get_execution_and_get_test_resul
             json!({"execution": id, "status": ["broken"]}),
         )
         .await;
-    assert!(error.contains("`broken`") && error.contains("skipped"), "{error}");
+    assert!(
+        error.contains("`broken`") && error.contains("skipped"),
+        "{error}"
+    );
     let error = h
         .err("get_test_results", json!({"execution": id, "cursor": "x"}))
         .await;
@@ -153,7 +170,9 @@ async fn without_a_report_failures_are_read_from_the_log() {
     assert_eq!(tests["sources"], json!(["log:2"]), "{}", run.text);
     let failed = names(&tests["failed"]);
     assert!(
-        failed.iter().any(|name| name.contains("test_percent_rounds"))
+        failed
+            .iter()
+            .any(|name| name.contains("test_percent_rounds"))
             && failed.iter().any(|name| name.contains("test_remote_quote")),
         "{failed:?}"
     );
@@ -161,7 +180,12 @@ async fn without_a_report_failures_are_read_from_the_log() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|case| case["test"].as_str().unwrap().contains("test_percent_rounds"))
+        .find(|case| {
+            case["test"]
+                .as_str()
+                .unwrap()
+                .contains("test_percent_rounds")
+        })
         .unwrap();
     assert!(
         percent["message"].as_str().unwrap().contains("66.66"),
@@ -204,7 +228,8 @@ async fn diffs_flaky_tests_and_reruns_of_only_what_failed_on_real_runs() {
             .any(|line| line.starts_with('-') && line.contains("quote service timed out")),
         "{log}"
     );
-    let changed = diff.data["log"]["added"].as_u64().unwrap() + diff.data["log"]["removed"].as_u64().unwrap();
+    let changed =
+        diff.data["log"]["added"].as_u64().unwrap() + diff.data["log"]["removed"].as_u64().unwrap();
     assert!(changed < 60, "{changed} changed lines: {log}");
 
     // No passed execution yet: last_passed has nothing to compare with.
@@ -267,13 +292,14 @@ async fn diffs_flaky_tests_and_reruns_of_only_what_failed_on_real_runs() {
         ["pytest :: tests.test_calc :: test_remote_quote"]
     );
 
-    let flaky = h
-        .ok("find_flaky_tests", json!({"workflow": "calc"}))
-        .await;
+    let flaky = h.ok("find_flaky_tests", json!({"workflow": "calc"})).await;
     assert_eq!(flaky.data["executions"], 5);
     let tests = flaky.data["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 1, "{}", flaky.text);
-    assert_eq!(tests[0]["test"], "pytest :: tests.test_calc :: test_remote_quote");
+    assert_eq!(
+        tests[0]["test"],
+        "pytest :: tests.test_calc :: test_remote_quote"
+    );
     assert_eq!(tests[0]["history"], "fp|fpf");
     assert_eq!(tests[0]["flips"], 3);
     assert_eq!(tests[0]["failed_in"][0], fifth_id.as_str());
@@ -286,9 +312,7 @@ async fn diffs_flaky_tests_and_reruns_of_only_what_failed_on_real_runs() {
         .err("find_flaky_tests", json!({"workflow": "calc", "last": 0}))
         .await;
     assert!(error.contains("between 1 and 200"), "{error}");
-    let error = h
-        .err("find_flaky_tests", json!({"workflow": "nope"}))
-        .await;
+    let error = h.err("find_flaky_tests", json!({"workflow": "nope"})).await;
     assert!(error.contains("no finished executions"), "{error}");
 }
 
@@ -368,7 +392,11 @@ async fn get_execution_names_a_failure_in_the_middle_of_a_50_mb_log_in_2_kb() {
         structured.len()
     );
     let failed = &answer.data["tests"]["failed"][0];
-    assert_eq!(failed["test"], "parser::tests::parses_nested_headers", "{}", answer.text);
+    assert_eq!(
+        failed["test"], "parser::tests::parses_nested_headers",
+        "{}",
+        answer.text
+    );
     assert_eq!(failed["location"], "src/parser.rs:211");
     let message = failed["message"].as_str().unwrap();
     assert!(

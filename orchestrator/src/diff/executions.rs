@@ -289,15 +289,19 @@ fn compare_tests(
             Some(before) => {
                 let before_failed = before.case.status.is_failure();
                 match (before_failed, after_failed) {
-                    (false, true) => changes
-                        .newly_failing
-                        .push(change(&key, Some(before), Some(after))),
-                    (true, false) if after.case.status == TestStatus::Passed => changes
-                        .fixed
-                        .push(change(&key, Some(before), Some(after))),
-                    (true, true) => changes
-                        .still_failing
-                        .push(change(&key, Some(before), Some(after))),
+                    (false, true) => {
+                        changes
+                            .newly_failing
+                            .push(change(&key, Some(before), Some(after)))
+                    }
+                    (true, false) if after.case.status == TestStatus::Passed => {
+                        changes.fixed.push(change(&key, Some(before), Some(after)))
+                    }
+                    (true, true) => {
+                        changes
+                            .still_failing
+                            .push(change(&key, Some(before), Some(after)))
+                    }
                     _ => {}
                 }
             }
@@ -462,7 +466,9 @@ fn compare_failed_logs(
     let skipped = compared.old.skipped.max(compared.new.skipped);
     let truncated = match (diff.truncated.clone(), skipped) {
         (note, 0) => note,
-        (None, skipped) => Some(format!("the first {skipped} lines of the longer log were not compared")),
+        (None, skipped) => Some(format!(
+            "the first {skipped} lines of the longer log were not compared"
+        )),
         (Some(note), skipped) => Some(format!(
             "{note}; the first {skipped} lines of the longer log were not compared"
         )),
@@ -540,10 +546,13 @@ fn summary_line(
             names(&tests.still_failing, 3)
         ));
     }
-    if let Some(step) = steps.iter().find(|step| {
-        matches!((&step.before, &step.after), (Some(b), Some(a)) if b.status != a.status)
-    }) {
-        parts.push(format!("step {} `{}` {}", step.path, step.name, step.change));
+    if let Some(step) = steps.iter().find(
+        |step| matches!((&step.before, &step.after), (Some(b), Some(a)) if b.status != a.status),
+    ) {
+        parts.push(format!(
+            "step {} `{}` {}",
+            step.path, step.name, step.change
+        ));
     }
     if !config.is_empty() {
         let changed: Vec<&str> = config.iter().map(|change| change.name.as_str()).collect();
