@@ -22,7 +22,9 @@ use testloop_orchestrator::summary::{self, FailureSummary};
 use tokio::sync::broadcast;
 
 use crate::TestloopServer;
-use crate::output::{NextCall, Reply, ToolError, format_millis, millis_between, rfc3339};
+use crate::output::{
+    ConfigValue, NextCall, Reply, ToolError, config_text, format_millis, millis_between, rfc3339,
+};
 use crate::results;
 
 /// The longest `wait_seconds` honoured; longer waits are cut to this.
@@ -60,10 +62,11 @@ pub const FAILURE_GREP: &str = "(?i)error|fail|assert|panic|exception|expected";
 pub struct RunWorkflowArgs {
     /// The saved workflow's name (see list_workflows).
     pub name: String,
-    /// Config values by parameter name, as text (`{"env": "staging", "retries": "3"}`);
-    /// parameters not given take their defaults. get_workflow lists the parameters.
+    /// Config values by parameter name (`{"env": "staging", "retries": 3, "fast": true}`;
+    /// numbers and booleans may also be given as text); parameters not given take their
+    /// defaults. get_workflow lists the parameters.
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, ConfigValue>,
     /// Seconds to wait for the execution to finish before answering (default 0: answer at once;
     /// at most 600). The execution goes on in the background whatever happens to this call;
     /// progress notifications report steps as they start and finish while waiting.
@@ -294,7 +297,7 @@ impl TestloopServer {
     ) -> Result<Reply<ExecutionReport>, ToolError> {
         let handle = self.orchestrator.start(RunRequest {
             workflow: args.name,
-            config: args.config,
+            config: config_text(args.config),
             trigger: Trigger::Mcp,
         })?;
         // Dropping `handle.done` detaches the run: it finishes on its own.

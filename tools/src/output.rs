@@ -1,6 +1,8 @@
 //! What every tool returns: structured content plus a short text rendering, or an error the agent
 //! can act on. The one place where orchestrator errors become tool results.
 
+use std::collections::BTreeMap;
+
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use schemars::JsonSchema;
@@ -228,4 +230,47 @@ mod tests {
         assert_eq!(format_bytes(256 << 20), "256 MiB");
         assert_eq!(format_bytes(5 << 40), "5 TiB");
     }
+}
+
+/// One config value as an agent passes it: text, or a JSON number or boolean, which mean the
+/// text they print as (`3`, `true`); the workflow's parameter types check it either way.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum ConfigValue {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl<'de> serde::Deserialize<'de> for ConfigValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(text) => Ok(Self::Text(text)),
+            serde_json::Value::Number(number) => Ok(Self::Number(number)),
+            serde_json::Value::Bool(flag) => Ok(Self::Bool(flag)),
+            other => Err(serde::de::Error::custom(format!(
+                "a config value must be a string, a number or a boolean, got {}",
+                match other {
+                    serde_json::Value::Null => "null",
+                    serde_json::Value::Array(_) => "a list",
+                    _ => "an object",
+                }
+            ))),
+        }
+    }
+}
+
+/// Config values as the orchestrator takes them: text by parameter name.
+pub fn config_text(values: BTreeMap<String, ConfigValue>) -> BTreeMap<String, String> {
+    values
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                ConfigValue::Text(text) => text,
+                ConfigValue::Number(number) => number.to_string(),
+                ConfigValue::Bool(flag) => flag.to_string(),
+            };
+            (name, text)
+        })
+        .collect()
 }

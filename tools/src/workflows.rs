@@ -15,7 +15,9 @@ use testloop_orchestrator::spec::{self, Problem, Workflow, model::Step};
 use testloop_orchestrator::store::WorkflowSummary;
 use testloop_orchestrator::summary::{MASK, cut_line};
 
-use crate::output::{MAX_PROBLEMS, Reply, ToolError, render_problems, rfc3339};
+use crate::output::{
+    ConfigValue, MAX_PROBLEMS, Reply, ToolError, config_text, render_problems, rfc3339,
+};
 use crate::{NextCall, TestloopServer};
 
 /// Workflows one `list_workflows` call returns when no `limit` is given.
@@ -141,10 +143,10 @@ pub struct ValidateWorkflowArgs {
     /// TestWorkflow YAML (apiVersion testworkflows.testkube.io/v1, kind TestWorkflow); several
     /// documents separated by `---` are checked together.
     pub yaml: String,
-    /// Config values to resolve the plan with, by parameter name, as text (`{"retries": "3"}`);
-    /// parameters not given take their defaults.
+    /// Config values to resolve the plan with, by parameter name (`{"retries": 3}`, or as
+    /// text); parameters not given take their defaults.
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, ConfigValue>,
 }
 
 /// One thing wrong with a workflow file.
@@ -446,6 +448,7 @@ impl TestloopServer {
         &self,
         Parameters(args): Parameters<ValidateWorkflowArgs>,
     ) -> Result<Reply<Validation>, ToolError> {
+        let config = config_text(args.config);
         let parsed = match spec::parse(&args.yaml) {
             Ok(parsed) => parsed,
             Err(problems) => {
@@ -466,7 +469,7 @@ impl TestloopServer {
         };
         let workflows: Vec<ResolvedWorkflow> = parsed
             .iter()
-            .map(|p| resolve(&p.workflow, &args.config))
+            .map(|p| resolve(&p.workflow, &config))
             .collect();
         let mut text = format!("valid: {} workflow(s)\n", workflows.len());
         for w in &workflows {

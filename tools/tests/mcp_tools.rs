@@ -10,12 +10,15 @@ use serde_json::json;
 use support::{Harness, answer, failing_workflow, slow_workflow, workflow};
 use testloop_tools::logs::MAX_LOG_RESPONSE_BYTES;
 
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 16] = [
     "abort_execution",
     "create_workflow",
     "delete_workflow",
+    "diff_executions",
+    "find_flaky_tests",
     "get_execution",
     "get_logs",
+    "get_test_results",
     "get_workflow",
     "list_artifacts",
     "list_executions",
@@ -54,6 +57,8 @@ async fn every_tool_is_listed_with_description_schemas_and_annotations() {
         let read_only = tool.name.starts_with("get_")
             || tool.name.starts_with("list_")
             || tool.name.starts_with("read_")
+            || tool.name.starts_with("find_")
+            || tool.name.starts_with("diff_")
             || tool.name == "validate_workflow";
         assert_eq!(annotations.read_only_hint, Some(read_only), "{}", tool.name);
     }
@@ -315,6 +320,23 @@ async fn execution_tools_refuse_unknown_ids_and_bad_input() {
         error.contains("config.expected") && error.contains("integer"),
         "{error}"
     );
+    let error = h
+        .err(
+            "run_workflow",
+            json!({ "name": "unit", "config": {"expected": [2]} }),
+        )
+        .await;
+    assert!(
+        error.contains("a config value must be a string, a number or a boolean, got a list"),
+        "{error}"
+    );
+    let typed = h
+        .ok(
+            "run_workflow",
+            json!({ "name": "unit", "config": {"expected": 2} }),
+        )
+        .await;
+    assert_eq!(typed.data["config"]["expected"], 2);
     let error = h
         .err("list_executions", json!({ "status": "broken" }))
         .await;
