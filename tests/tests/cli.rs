@@ -418,3 +418,90 @@ fn the_failure_tail_shows_the_step_that_failed_the_run_not_an_optional_one() {
     assert!(tail.contains("unit-assertion-failed"), "{tail}");
     assert!(!tail.contains("lint-warning"), "{tail}");
 }
+
+/// The README's tour of the example project: test results, a diff, a re-run of only what failed
+/// and flaky tests, through the real binary.
+#[test]
+fn the_calc_example_shows_tests_diffs_reruns_and_flaky_tests() {
+    let data = tempfile::tempdir().unwrap();
+    let counter = data.path().join("flaky.count");
+    let counter = format!("counter={}", counter.display());
+    let calc = |extra: &[&str]| {
+        let mut args = vec!["run", "examples/workflows/calc.yaml", "--set", &counter];
+        args.extend_from_slice(extra);
+        run(data.path(), &args)
+    };
+    let first = calc(&[]);
+    assert_eq!(first.code, Some(1), "{first:?}");
+    assert!(
+        first
+            .stdout
+            .contains("6 tests: 3 passed, 2 failed, 1 skipped"),
+        "{first:?}"
+    );
+    assert!(
+        first.stdout.contains(
+            "FAIL tests.test_calc::test_percent_rounds (tests/test_calc.py:22): assert 66.66 == 66.67"
+        ),
+        "{first:?}"
+    );
+    let first_id = execution_id(&first);
+    let second = calc(&[]);
+    let second_id = execution_id(&second);
+
+    let tests = run(data.path(), &["tests", &first_id, "--failed"]);
+    assert_eq!(tests.code, Some(0), "{tests:?}");
+    assert!(
+        tests.stdout.contains("(from data/reports/junit.xml)"),
+        "{tests:?}"
+    );
+    assert_eq!(tests.stdout.matches("\nfailed ").count(), 2, "{tests:?}");
+
+    let diff = run(data.path(), &["diff", &first_id, &second_id]);
+    assert_eq!(diff.code, Some(0), "{diff:?}");
+    assert!(
+        diff.stdout.starts_with(
+            "still failing: 1 fixed: test_remote_quote; 1 still failing: test_percent_rounds"
+        ),
+        "{diff:?}"
+    );
+    assert!(diff.stdout.contains("log of step 2"), "{diff:?}");
+    let no_baseline = run(data.path(), &["diff", &second_id]);
+    assert_eq!(no_baseline.code, Some(2), "{no_baseline:?}");
+    assert!(
+        no_baseline
+            .stderr
+            .contains("no execution of `calc` passed before"),
+        "{no_baseline:?}"
+    );
+
+    let third = calc(&["--set", "fixed=true"]);
+    assert_eq!(
+        third.code,
+        Some(1),
+        "the flaky test fails on its third run: {third:?}"
+    );
+    let third_id = execution_id(&third);
+    let rerun = run(data.path(), &["rerun", &third_id, "--only-failed"]);
+    assert_eq!(rerun.code, Some(0), "{rerun:?}");
+    assert!(rerun.stdout.contains("[skipped] 1 Lint"), "{rerun:?}");
+    let rerun_id = execution_id(&rerun);
+    let fixed = run(data.path(), &["diff", &first_id, &rerun_id]);
+    assert!(
+        fixed
+            .stdout
+            .starts_with("fixed: 1 fixed: test_remote_quote"),
+        "{fixed:?}"
+    );
+
+    let flaky = run(data.path(), &["flaky", "calc"]);
+    assert_eq!(flaky.code, Some(0), "{flaky:?}");
+    assert!(
+        flaky
+            .stdout
+            .contains("pytest :: tests.test_calc :: test_remote_quote [fp|fp] flips 2"),
+        "{flaky:?}"
+    );
+    let none = run(data.path(), &["flaky", "nope"]);
+    assert_eq!(none.code, Some(2), "{none:?}");
+}
