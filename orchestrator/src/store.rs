@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::execution::{
     ExecutionRecord, ExecutionStatus, StepRecord, StepStatus, TimestampMicros, Trigger, now_micros,
 };
+use crate::results::logscan::Counts;
 use crate::results::{TestCase, TestStatus};
 
 /// How long a write waits for another process's write to finish before giving up.
@@ -115,6 +116,10 @@ pub const MIGRATIONS: &[Migration] = &[
                 cases         INTEGER NOT NULL,
                 -- Why the report is incomplete (malformed, truncated), if it is.
                 problem       TEXT,
+                -- A scanned log's own summary counts (`3 passed; 1 failed`), when it printed any.
+                passed        INTEGER,
+                failed        INTEGER,
+                skipped       INTEGER,
                 PRIMARY KEY (execution_id, source)
             ) WITHOUT ROWID;
             CREATE TABLE test_cases (
@@ -303,6 +308,9 @@ pub struct TestReport {
     pub cases: usize,
     /// Why it is incomplete (malformed XML, too many cases), if it is.
     pub problem: Option<String>,
+    /// For a scanned log, the counts its runner's summary lines gave (a log names only the
+    /// failing tests, so these are the only passed and skipped counts there are).
+    pub runner_counts: Option<Counts>,
 }
 
 /// A test case and the source it came from, before it is stored.
@@ -869,15 +877,18 @@ impl Store {
             }
             tx.execute(
                 "INSERT OR REPLACE INTO test_reports
-                     (execution_id, source, kind, runner, cases, problem)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     (execution_id, source, kind, runner, cases, problem, passed, failed, skipped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     execution_id,
                     report.source,
                     report.kind.as_str(),
                     report.runner,
                     report.cases as i64,
-                    problem
+                    problem,
+                    report.runner_counts.map(|c| to_i64(c.passed)),
+                    report.runner_counts.map(|c| to_i64(c.failed)),
+                    report.runner_counts.map(|c| to_i64(c.skipped)),
                 ],
             )?;
         }
@@ -916,7 +927,7 @@ impl Store {
     pub fn test_reports(&self, execution_id: &str) -> Result<Vec<TestReport>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT source, kind, runner, cases, problem FROM test_reports
+            "SELECT source, kind, runner, cases, problem, passed, failed, skipped FROM test_reports
              WHERE execution_id = ?1 ORDER BY kind, source",
         )?;
         let rows = stmt
@@ -927,11 +938,25 @@ impl Store {
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    (
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
+                    ),
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(source, kind, runner, cases, problem)| {
+            .map(|(source, kind, runner, cases, problem, counts)| {
+                let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                let runner_counts = match counts {
+                    (Some(passed), Some(failed), Some(skipped)) => Some(Counts {
+                        passed: count(passed),
+                        failed: count(failed),
+                        skipped: count(skipped),
+                    }),
+                    _ => None,
+                };
                 let what = || format!("test report {source} of execution {execution_id}");
                 Ok(TestReport {
                     kind: kind
@@ -941,12 +966,14 @@ impl Store {
                     source,
                     runner,
                     problem,
+                    runner_counts,
                 })
             })
             .collect()
     }
 
-    /// How many of an execution's test cases ended in each status.
+    /// How many of an execution's test cases ended in each status. Where the cases come from
+    /// scanned logs, passed and skipped counts are the runners' own summaries.
     pub fn test_counts(&self, execution_id: &str) -> Result<TestCounts> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -964,6 +991,32 @@ impl Store {
                 corrupt(format!("test case status of execution {execution_id}"))(e.into())
             })?;
             counts.add(status, count);
+        }
+        drop(stmt);
+        drop(conn);
+        // A scanned log names only failing tests; its runner's summary says how many passed.
+        let mut reported = Counts::default();
+        let mut any = false;
+        for report in self.test_reports(execution_id)? {
+            if let Some(runner) = report
+                .runner_counts
+                .filter(|_| report.kind == ReportKind::Log)
+            {
+                reported.passed += runner.passed;
+                reported.failed += runner.failed;
+                reported.skipped += runner.skipped;
+                any = true;
+            }
+        }
+        if any {
+            let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            counts.passed = size(reported.passed);
+            counts.skipped = size(reported.skipped);
+            // The runner counts errors as failures; the cases found say which were errors.
+            counts.failed = size(reported.failed)
+                .saturating_sub(counts.error)
+                .max(counts.failed);
+            counts.total = counts.passed + counts.failed + counts.error + counts.skipped;
         }
         Ok(counts)
     }
@@ -1153,6 +1206,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 fn parse_labels(json: &str, workflow: &str) -> Result<BTreeMap<String, String>> {
     serde_json::from_str(json)
         .map_err(|e| corrupt(format!("labels of workflow {workflow}"))(Box::new(e)))
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn to_u32(n: i64, what: impl FnOnce() -> String) -> Result<u32> {

@@ -84,6 +84,7 @@ impl History {
             runner: None,
             cases: cases.len(),
             problem: None,
+            runner_counts: None,
         };
         self.store
             .record_test_results(&id, &[report], &cases)

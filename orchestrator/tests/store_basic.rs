@@ -658,6 +658,7 @@ fn test_results_are_recorded_counted_and_listed_failures_first() {
         runner: None,
         cases: cases.len(),
         problem: None,
+        runner_counts: None,
     }];
     store.record_test_results(id, &reports, &cases).unwrap();
     assert_eq!(store.test_reports(id).unwrap(), reports);
@@ -707,4 +708,44 @@ fn test_results_are_recorded_counted_and_listed_failures_first() {
         .unwrap();
     assert_eq!(store.test_counts(id).unwrap().total, 1);
     assert!(store.test_reports(id).unwrap().is_empty());
+}
+
+#[test]
+fn a_scanned_log_counts_passed_and_skipped_tests_from_its_runner_summary() {
+    let (_dir, store) = open();
+    let id = "01JTEST0000000000000000001";
+    store
+        .insert_execution(&execution(id, "w", ExecutionStatus::Failed))
+        .unwrap();
+    let cases = vec![SourcedTestCase {
+        source: "log:1".into(),
+        case: case("s", "broken", TestStatus::Failed),
+    }];
+    let report = TestReport {
+        source: "log:1".into(),
+        kind: ReportKind::Log,
+        runner: Some("cargo".into()),
+        cases: 1,
+        problem: None,
+        runner_counts: Some(testloop_orchestrator::results::logscan::Counts {
+            passed: 41,
+            failed: 1,
+            skipped: 2,
+        }),
+    };
+    store
+        .record_test_results(id, std::slice::from_ref(&report), &cases)
+        .unwrap();
+    assert_eq!(store.test_reports(id).unwrap(), [report]);
+    let counts = store.test_counts(id).unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.passed,
+            counts.failed,
+            counts.error,
+            counts.skipped
+        ),
+        (44, 41, 1, 0, 2)
+    );
 }

@@ -871,7 +871,15 @@ fn render_report(report: &ExecutionReport) -> String {
             text,
             "{} (from {})",
             results::render_counts(&tests.counts),
-            tests.sources.join(", ")
+            tests
+                .sources
+                .iter()
+                .map(|source| match source.strip_prefix("log:") {
+                    Some(step) => format!("the log of step {step}"),
+                    None => source.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         for case in &tests.failed {
             let mark = if case.status == TestStatus::Error {

@@ -380,6 +380,12 @@ async fn get_execution_names_a_failure_in_the_middle_of_a_50_mb_log_in_2_kb() {
 
     let answer = h.ok("get_execution", json!({"id": id})).await;
     let structured = serde_json::to_string(&answer.data).unwrap();
+    // Recorded in BENCHMARKS.md: run with --nocapture to see it.
+    println!(
+        "get_execution on a {log_bytes}-byte log: text {} bytes, structured content {} bytes",
+        answer.text.len(),
+        structured.len()
+    );
     assert!(
         answer.text.len() <= 2048,
         "text is {} bytes:\n{}",
@@ -390,6 +396,11 @@ async fn get_execution_names_a_failure_in_the_middle_of_a_50_mb_log_in_2_kb() {
         structured.len() <= 2048,
         "structured content is {} bytes: {structured}",
         structured.len()
+    );
+    assert_eq!(
+        answer.data["tests"]["counts"],
+        json!({"total": 600_000, "passed": 599_999, "failed": 1, "error": 0, "skipped": 0}),
+        "passed tests are counted from the runner's summary lines"
     );
     let failed = &answer.data["tests"]["failed"][0];
     assert_eq!(

@@ -49,6 +49,7 @@ pub fn collect(
                     runner: None,
                     cases: report.cases.len(),
                     problem,
+                    runner_counts: None,
                 });
                 cases.extend(report.cases.into_iter().map(|case| SourcedTestCase {
                     source: source.clone(),
@@ -61,6 +62,7 @@ pub fn collect(
                 runner: None,
                 cases: 0,
                 problem: Some(error.to_string()),
+                runner_counts: None,
             }),
         }
     }
@@ -113,6 +115,7 @@ fn scan_failed_logs(
             problem: scan
                 .truncated
                 .then(|| "more failures than are kept from one log".to_owned()),
+            runner_counts: scan.counts,
         });
         cases.extend(scan.failures.into_iter().map(|case| SourcedTestCase {
             source: source.clone(),

@@ -52,7 +52,7 @@ pub const MAX_GO_PENDING: usize = 64;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Pass, fail and skip counts, as the runner's own summary line gives them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counts {
     pub passed: u64,
     /// Failed and errored tests (pytest's errors, Surefire's errors, nextest's timeouts).
