@@ -7,12 +7,17 @@
 #   bash bench/run.sh steps      # (a) 200 steps of `true` vs the same 200 processes from a shell loop
 #   bash bench/run.sh output     # (b) a step printing 1 GB vs `cmd > file`
 #   bash bench/run.sh tail       # (c) tail of the last 100 lines of 1 MB, 100 MB and 1 GB logs
+#   bash bench/run.sh results    # (d) normalised diff of two 200,000-line logs vs `diff -u`,
+#                                # (e) JUnit parse of a 50 MB report, (f) scan of a 50 MB log,
+#                                # (g) get_execution's size on a failure in a 50 MB log
 #
 # Needs hyperfine (apt-get install hyperfine). BENCH_OUTPUT_BYTES shrinks (b) for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
-command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
+if [[ $which != results && $which != tail ]]; then
+  command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
+fi
 cargo build --release -q -p testloop-server
 bin=$PWD/target/release/testloop
 work=$(mktemp -d)
@@ -66,4 +71,12 @@ fi
 
 if [[ $which == all || $which == tail ]]; then
   cargo bench -q -p testloop-orchestrator --bench log_tail
+fi
+
+if [[ $which == all || $which == results ]]; then
+  cargo bench -q -p testloop-orchestrator --bench log_diff
+  cargo bench -q -p testloop-orchestrator --bench junit_parse
+  cargo bench -q -p testloop-orchestrator --bench log_scan
+  cargo test -q -p testloop-tools --test mcp_results get_execution_names -- --nocapture 2>&1 |
+    grep 'get_execution on'
 fi
