@@ -25,7 +25,7 @@ pub const MAX_CASES_PER_GROUP: usize = 20;
 pub const MAX_STEP_CHANGES: usize = 30;
 
 /// Bytes of the log diff shown.
-pub const MAX_LOG_DIFF_BYTES: usize = 4096;
+pub const MAX_LOG_DIFF_SHOWN_BYTES: usize = 4096;
 
 /// Bytes of the workflow YAML diff shown.
 pub const MAX_WORKFLOW_DIFF_BYTES: usize = 2048;
@@ -458,7 +458,7 @@ fn compare_failed_logs(
         return Ok(None);
     };
     let options = DiffOptions {
-        max_bytes: MAX_LOG_DIFF_BYTES,
+        max_bytes: MAX_LOG_DIFF_SHOWN_BYTES,
         ..DiffOptions::default()
     };
     let compared = logdiff::diff_step_logs(&old, &new, &options)?;
