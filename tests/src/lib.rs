@@ -171,6 +171,21 @@ impl HttpServer {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until the server's stderr contains `needle`, at most `timeout`: it is read by
+    /// another thread, so a line the server has written may not have arrived yet.
+    pub fn stderr_contains(&self, needle: &str, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM (or another signal).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.

@@ -86,7 +86,7 @@ async fn health_needs_no_token_and_names_the_version() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert!(
-        server.stderr().contains("bearer token required"),
+        server.stderr_contains("bearer token required", Duration::from_secs(10)),
         "{}",
         server.stderr()
     );
@@ -442,7 +442,8 @@ async fn a_token_is_required_on_every_request_but_health() {
     let health = client().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(
-        server.stderr().contains("TRACE") || server.stderr().contains("DEBUG"),
+        server.stderr_contains("DEBUG", Duration::from_secs(10))
+            || server.stderr().contains("TRACE"),
         "trace logging was not on: {}",
         server.stderr()
     );
@@ -756,7 +757,7 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         signalled.elapsed()
     );
     assert!(
-        server.stderr().contains("shutting down"),
+        server.stderr_contains("shutting down", Duration::from_secs(10)),
         "{}",
         server.stderr()
     );
@@ -792,7 +793,7 @@ fn a_request_still_in_flight_after_the_grace_is_cut_off() {
         "gave up after {waited:?}, before the grace"
     );
     assert!(
-        server.stderr().contains("still in flight"),
+        server.stderr_contains("still in flight", Duration::from_secs(10)),
         "{}",
         server.stderr()
     );
