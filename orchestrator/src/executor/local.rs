@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use globset::{GlobBuilder, GlobSetBuilder};
-use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +67,7 @@ impl Executor for LocalExecutor {
         let launcher = LocalLauncher {
             sandbox: &sandbox,
             artifacts_dir: &unit.artifacts_dir,
+            output_buffer: std::sync::Mutex::new(Vec::new()),
         };
         Ok(steps::run_unit(&unit, &launcher, sink, &cancel).await)
     }
@@ -109,6 +109,10 @@ fn is_under_workspace(path: &str) -> bool {
 struct LocalLauncher<'a> {
     sandbox: &'a Sandbox,
     artifacts_dir: &'a Path,
+    /// The buffer step output is read into, allocated with the first output of the unit and
+    /// reused by its later steps: zeroing a fresh megabyte for every step cost more than
+    /// starting a quick step's process.
+    output_buffer: std::sync::Mutex<Vec<u8>>,
 }
 
 #[async_trait]
@@ -132,7 +136,22 @@ impl Launcher for LocalLauncher<'_> {
             let _ = std::fs::create_dir_all(self.sandbox.host_path(&action.working_dir));
         }
         match start(self.sandbox, action) {
-            Ok((child, output)) => supervise(child, output, log, deadline, cancel).await,
+            Ok((child, output)) => {
+                // Taken for the step and put back after it: steps of a unit run one at a time,
+                // and no lock is held across an await.
+                let mut buffer = std::mem::take(
+                    &mut *self
+                        .output_buffer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                let ended = supervise(child, output, &mut buffer, log, deadline, cancel).await;
+                *self
+                    .output_buffer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = buffer;
+                ended
+            }
             Err(reason) => {
                 note(log, &reason);
                 Ended::FailedToStart(reason)
@@ -224,6 +243,7 @@ fn describe(command: &super::Command) -> String {
 async fn supervise(
     mut child: ChildProcess,
     output: OwnedFd,
+    buffer: &mut Vec<u8>,
     log: &mut StepLog<'_>,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
@@ -236,7 +256,6 @@ async fn supervise(
             None
         }
     };
-    let mut buffer = vec![0u8; READ_CHUNK_BYTES];
     let mut ended: Option<Ended> = None;
     let mut stopping: Option<Ended> = None;
     let mut kill_at: Option<Instant> = None;
@@ -257,33 +276,34 @@ async fn supervise(
         .min()
         .unwrap_or(far);
         tokio::select! {
-            read = async { match pipe.as_mut() { Some(pipe) => pipe.read(&mut buffer).await, None => std::future::pending().await } } => {
-                match read {
-                    Ok(0) | Err(_) => {
-                        log.finish_output(now_micros());
-                        pipe = None;
+            ready = async { match pipe.as_ref() { Some(pipe) => pipe.readable().await, None => std::future::pending().await } } => {
+                // Readable means output or the end of it. Whatever the pipe already holds is
+                // taken before writing, so that a fast writer costs a few large writes rather
+                // than many small ones.
+                let mut filled = 0;
+                let mut closed = ready.is_err();
+                if let (Some(pipe), false) = (pipe.as_ref(), closed) {
+                    if buffer.len() < READ_CHUNK_BYTES {
+                        buffer.resize(READ_CHUNK_BYTES, 0);
                     }
-                    Ok(n) => {
-                        // Take whatever else is already in the pipe before writing, so that a
-                        // fast writer costs a few large writes rather than many small ones.
-                        let mut filled = n;
-                        let mut closed = false;
-                        if let Some(pipe) = pipe.as_ref() {
-                            while filled < buffer.len() {
-                                match pipe.try_read(&mut buffer[filled..]) {
-                                    Ok(0) => { closed = true; break; }
-                                    Ok(more) => filled += more,
-                                    Err(_) => break,
-                                }
-                            }
-                        }
-                        log.write_output(now_micros(), &buffer[..filled]);
-                        log.flush();
-                        if closed {
-                            log.finish_output(now_micros());
-                            pipe = None;
+                    while filled < buffer.len() {
+                        match pipe.try_read(&mut buffer[filled..]) {
+                            Ok(0) => { closed = true; break; }
+                            Ok(more) => filled += more,
+                            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                            // Nothing more for now: readiness is cleared, wait for the next.
+                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                            Err(_) => { closed = true; break; }
                         }
                     }
+                }
+                if filled > 0 {
+                    log.write_output(now_micros(), &buffer[..filled]);
+                    log.flush();
+                }
+                if closed {
+                    log.finish_output(now_micros());
+                    pipe = None;
                 }
             }
             status = child.wait(), if ended.is_none() => {
