@@ -3,10 +3,11 @@
 //! Testkube workflows hard-code `/data/repo`, `/data/artifacts`. Three ways to honour that, best
 //! first:
 //!
-//! - **namespace** (running as root with bubblewrap installed): one bubblewrap process per unit
-//!   builds a private mount namespace whose root is a tmpfs holding binds of the host's top-level
-//!   directories, plus the workspace at `/data`. Each step joins that namespace with `setns(2)`
-//!   just before `exec`, so a step costs one `fork`+`exec`, as without a sandbox.
+//! - **namespace** (running as root): each unit gets a private mount namespace whose root is a
+//!   tmpfs holding binds of the host's top-level directories, plus the workspace at `/data` (the
+//!   view bubblewrap would build; testloop builds it itself, see [`super::mountns`]). Each step
+//!   joins that namespace with `setns(2)` just before `exec`, so a step costs one `fork`+`exec`,
+//!   as without a sandbox.
 //! - **bwrap** (bubblewrap works without root, through user namespaces): each step is started
 //!   inside its own bubblewrap with the same view. Correct, a few milliseconds slower per step.
 //! - **none** (no namespaces here): `/data` is rewritten to the workspace's host path in working
@@ -17,8 +18,6 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -73,23 +72,13 @@ pub struct Sandbox {
 
 enum Kind {
     Namespace {
-        /// Keeps the mount namespace alive; killed on drop.
-        holder: std::process::Child,
+        /// The mount namespace (see [`super::mountns`]); open, it keeps the namespace alive.
         namespace: OwnedFd,
     },
     Bwrap {
         view: Vec<OsString>,
     },
     Rewrite,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Kind::Namespace { holder, .. } = &mut self.kind {
-            let _ = holder.kill();
-            let _ = holder.wait();
-        }
-    }
 }
 
 impl Sandbox {
@@ -111,7 +100,7 @@ impl Sandbox {
         let kind = match mode {
             SandboxMode::Namespace => start_namespace(workspace)?,
             SandboxMode::Bwrap => Kind::Bwrap {
-                view: bwrap_view(workspace, false),
+                view: bwrap_view(workspace),
             },
             SandboxMode::None | SandboxMode::Auto => Kind::Rewrite,
         };
@@ -238,7 +227,7 @@ fn detected_mode(workspace: &Path) -> Detected {
         return Detected::Started(kind);
     }
     let probe = std::process::Command::new("bwrap")
-        .args(bwrap_view(&std::env::temp_dir(), false))
+        .args(bwrap_view(&std::env::temp_dir()))
         .args(["--", "/bin/true"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -258,7 +247,7 @@ fn detected_mode(workspace: &Path) -> Detected {
 
 /// bubblewrap arguments that show the host's root with `workspace` at `/data`. The new root is a
 /// tmpfs so that `/data` can exist there without being created on the host.
-fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
+fn bwrap_view(workspace: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--die-with-parent".into()];
     if let Ok(entries) = std::fs::read_dir("/") {
         let mut entries: Vec<_> = entries.flatten().collect();
@@ -277,12 +266,9 @@ fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
             }
         }
     }
-    if privileged {
-        args.extend(["--dev-bind".into(), "/dev".into(), "/dev".into()]);
-    } else {
-        args.extend(["--dev".into(), "/dev".into()]);
-    }
     args.extend([
+        "--dev".into(),
+        "/dev".into(),
         "--proc".into(),
         "/proc".into(),
         "--bind".into(),
@@ -293,34 +279,8 @@ fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
 }
 
 fn start_namespace(workspace: &Path) -> Result<Kind, ExecutorError> {
-    let sandbox_error = |message: String| ExecutorError::Sandbox(message);
-    let mut holder = std::process::Command::new("bwrap")
-        .args(bwrap_view(workspace, true))
-        .args(["--", "/bin/sh", "-c", "echo $$; exec sleep infinity"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| sandbox_error(format!("cannot start bwrap: {error}")))?;
-    let announced = holder.stdout.take().and_then(|stdout| {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).ok()?;
-        line.trim().parse::<u32>().ok()
-    });
-    let Some(pid) = announced else {
-        let _ = holder.kill();
-        let output = holder.wait_with_output();
-        let stderr = output
-            .map(|output| String::from_utf8_lossy(&output.stderr).trim().to_owned())
-            .unwrap_or_default();
-        return Err(sandbox_error(format!("bwrap did not start: {stderr}")));
-    };
-    let namespace = File::open(format!("/proc/{pid}/ns/mnt"))
-        .map_err(|error| sandbox_error(format!("cannot open the mount namespace: {error}")))?;
-    Ok(Kind::Namespace {
-        holder,
-        namespace: namespace.into(),
-    })
+    let namespace = super::mountns::build(workspace).map_err(ExecutorError::Sandbox)?;
+    Ok(Kind::Namespace { namespace })
 }
 
 /// Replaces `/data` where it starts a path (`/data`, `/data/x`), not inside `/database` or
