@@ -166,6 +166,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 libc::sigaction(signal, &default, std::ptr::null_mut());
             }
         }
+        // The standard library ignores SIGPIPE in testloop; a step starts with it at its
+        // default, as std::process::Command would start it (so `yes | head -1` ends quietly).
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
         if prepared.namespace >= 0 && libc::setns(prepared.namespace, libc::CLONE_NEWNS) != 0 {
             return fail(prepared, "join the workspace's mount namespace");
         }
@@ -405,6 +410,19 @@ mod tests {
                 .starts_with("cannot enter the working directory"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_step_starts_with_sigpipe_at_its_default() {
+        // Rust ignores SIGPIPE in its own processes; a child must not inherit that, or `yes`
+        // complains of a broken pipe instead of ending quietly.
+        let (reader, writer) = pipe();
+        let mut child =
+            spawn(&spec("/bin/sh", &["-c", "yes | head -1"]), &null(), &writer).unwrap();
+        drop(writer);
+        assert_eq!(child.wait().await.unwrap().code(), Some(0));
+        let output = std::io::read_to_string(std::fs::File::from(reader)).unwrap();
+        assert_eq!(output, "y\n");
     }
 
     #[tokio::test]
