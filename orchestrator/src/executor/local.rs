@@ -1,7 +1,7 @@
 //! The local executor: each step is a child process on this machine, in its own process group,
 //! with the unit's workspace at `/data` (see [`super::sandbox`]).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sandbox::{Sandbox, SandboxMode};
-use super::spawn::{ChildProcess, spawn};
+use super::spawn::{ChildProcess, SignalSet, handled_signals, spawn};
 use super::steps::{self, Ended, Launcher, StepLog, note};
 use super::{
     Action, ArtifactRule, Executor, ExecutorError, Unit, UnitOutcome, UnitSink, WORKSPACE_MOUNT,
@@ -68,6 +68,10 @@ impl Executor for LocalExecutor {
             sandbox: &sandbox,
             artifacts_dir: &unit.artifacts_dir,
             output_buffer: std::sync::Mutex::new(Vec::new()),
+            stdin: std::fs::File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| format!("cannot open /dev/null: {e}")),
+            handled_signals: handled_signals(),
         };
         Ok(steps::run_unit(&unit, &launcher, sink, &cancel).await)
     }
@@ -113,6 +117,12 @@ struct LocalLauncher<'a> {
     /// reused by its later steps: zeroing a fresh megabyte for every step cost more than
     /// starting a quick step's process.
     output_buffer: std::sync::Mutex<Vec<u8>>,
+    /// Every step's standard input: `/dev/null`, opened once for the unit (a failure fails each
+    /// step's start, as opening it for each step did).
+    stdin: Result<OwnedFd, String>,
+    /// The signals with a handler in this process, looked up once for the unit (see
+    /// [`handled_signals`]).
+    handled_signals: SignalSet,
 }
 
 #[async_trait]
@@ -135,7 +145,7 @@ impl Launcher for LocalLauncher<'_> {
         if is_under_workspace(&action.working_dir) {
             let _ = std::fs::create_dir_all(self.sandbox.host_path(&action.working_dir));
         }
-        match start(self.sandbox, action) {
+        match start(self, action) {
             Ok((child, output)) => {
                 // Taken for the step and put back after it: steps of a unit run one at a time,
                 // and no lock is held across an await.
@@ -211,23 +221,32 @@ impl Launcher for LocalLauncher<'_> {
     }
 }
 
-fn start(sandbox: &Sandbox, action: &Action) -> Result<(ChildProcess, OwnedFd), String> {
-    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-    let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
-    // SAFETY: fcntl on a descriptor we own; failure only leaves the default buffer size.
-    unsafe {
-        libc::fcntl(
-            std::os::fd::AsRawFd::as_raw_fd(&reader),
-            libc::F_SETPIPE_SZ,
-            PIPE_BUFFER_BYTES,
-        );
+fn start(launcher: &LocalLauncher<'_>, action: &Action) -> Result<(ChildProcess, OwnedFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two descriptors, which we own from here.
+    let (reader, writer) = unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(format!(
+                "cannot create a pipe: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    // Only our end is non-blocking: the step writes to a blocking pipe, as to a terminal.
+    // SAFETY: fcntl on a descriptor we own.
+    if unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(format!(
+            "cannot set up the step's output pipe: {}",
+            std::io::Error::last_os_error()
+        ));
     }
-    let stdin = std::fs::File::open("/dev/null")
-        .map(OwnedFd::from)
-        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let mut spec = launcher.sandbox.process(action);
+    spec.handled_signals = Some(launcher.handled_signals);
     // One pipe for both streams keeps their lines in the order the step wrote them, as a terminal
     // shows them.
-    let child = spawn(&sandbox.process(action), &stdin, &writer)
+    let stdin = launcher.stdin.as_ref().map_err(Clone::clone)?;
+    let child = spawn(&spec, stdin, &writer)
         .map_err(|error| format!("cannot start `{}`: {error}", describe(&action.command)))?;
     // `writer` closes here, so the pipe reports end of output once the step's processes are gone.
     Ok((child, reader))
@@ -249,7 +268,8 @@ async fn supervise(
     cancel: &CancellationToken,
 ) -> Ended {
     let group = Some(child.id());
-    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
+    // The descriptor is the read end of a pipe, already non-blocking (see `start`).
+    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(output) {
         Ok(pipe) => Some(pipe),
         Err(error) => {
             note(log, &format!("cannot read the step's output: {error}"));
@@ -260,6 +280,7 @@ async fn supervise(
     let mut stopping: Option<Ended> = None;
     let mut kill_at: Option<Instant> = None;
     let mut drain_until: Option<Instant> = None;
+    let mut enlarged = false;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
 
     loop {
@@ -298,6 +319,15 @@ async fn supervise(
                     }
                 }
                 if filled > 0 {
+                    if let (Some(pipe), false) = (pipe.as_ref(), enlarged) {
+                        // A bigger pipe lets a fast writer run on between our reads; asked for
+                        // once output comes, as most steps print little or nothing.
+                        enlarged = true;
+                        // SAFETY: fcntl on the pipe we read; failure keeps the default size.
+                        unsafe {
+                            libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BUFFER_BYTES);
+                        }
+                    }
                     log.write_output(now_micros(), &buffer[..filled]);
                     log.flush();
                 }
