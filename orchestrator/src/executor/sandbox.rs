@@ -25,7 +25,7 @@ use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use super::spawn::ProcessSpec;
+use super::spawn::{Environment, ProcessSpec};
 use super::{Action, Command, ExecutorError, WORKSPACE_MOUNT};
 
 /// Which isolation to use for `/data`.
@@ -68,6 +68,8 @@ impl fmt::Display for SandboxMode {
 pub struct Sandbox {
     workspace: PathBuf,
     kind: Kind,
+    /// This process's environment when the unit started, which every step starts from.
+    inherited_env: Environment,
 }
 
 enum Kind {
@@ -84,6 +86,8 @@ enum Kind {
 impl Sandbox {
     /// Prepares the view of `workspace` at `/data` in the given mode.
     pub fn start(mode: SandboxMode, workspace: &Path) -> Result<Self, ExecutorError> {
+        let inherited_env = Environment::new(std::env::vars_os())
+            .map_err(|error| ExecutorError::Sandbox(error.to_string()))?;
         let mode = match mode {
             SandboxMode::Auto => match detected_mode(workspace) {
                 // Detecting the namespace mode started this unit's sandbox already.
@@ -91,6 +95,7 @@ impl Sandbox {
                     return Ok(Self {
                         workspace: workspace.to_path_buf(),
                         kind,
+                        inherited_env,
                     });
                 }
                 Detected::Mode(mode) => mode,
@@ -107,6 +112,7 @@ impl Sandbox {
         Ok(Self {
             workspace: workspace.to_path_buf(),
             kind,
+            inherited_env,
         })
     }
 
@@ -131,7 +137,7 @@ impl Sandbox {
     }
 
     /// How to start `action` in this sandbox: program, arguments, the whole environment (this
-    /// process's, then the action's), working directory and namespace.
+    /// process's when the unit started, then the action's), working directory and namespace.
     pub fn process(&self, action: &Action) -> ProcessSpec {
         let (program, args) = match &action.command {
             Command::Shell(script) => (
@@ -140,8 +146,11 @@ impl Sandbox {
             ),
             Command::Exec { program, args } => (program.clone(), args.clone()),
         };
-        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-        let mut process = ProcessSpec::default();
+        let mut env: Vec<(OsString, OsString)> = Vec::new();
+        let mut process = ProcessSpec {
+            inherited_env: self.inherited_env.clone(),
+            ..ProcessSpec::default()
+        };
         match &self.kind {
             Kind::Namespace { namespace, .. } => {
                 process.program = program.into();
@@ -338,6 +347,7 @@ mod tests {
         let sandbox = Sandbox {
             workspace: PathBuf::from("/w/1"),
             kind: Kind::Rewrite,
+            inherited_env: Environment::default(),
         };
         assert_eq!(sandbox.host_path("/data"), PathBuf::from("/w/1"));
         assert_eq!(sandbox.host_path("/data/a/b"), PathBuf::from("/w/1/a/b"));

@@ -19,6 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -33,10 +34,12 @@ const POLL_WITHOUT_PIDFD: Duration = Duration::from_millis(5);
 /// Everything a step's process is started with.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessSpec {
-    /// A path, or a name looked up in the `PATH` of `env`.
+    /// A path, or a name looked up in the `PATH` of the environment.
     pub program: OsString,
     pub args: Vec<OsString>,
-    /// The whole environment of the process.
+    /// The start of the process's environment, prepared once and shared.
+    pub inherited_env: Environment,
+    /// The rest of the process's environment, after `inherited_env`.
     pub env: Vec<(OsString, OsString)>,
     /// Working directory, entered after the namespace is joined.
     pub cwd: Option<PathBuf>,
@@ -45,6 +48,42 @@ pub struct ProcessSpec {
     /// The signals that had a handler when the caller last looked ([`handled_signals`]): only
     /// these need resetting in the child. `None`: look at every signal, in the child.
     pub handled_signals: Option<SignalSet>,
+}
+
+/// Environment entries as `NAME=value` C strings, made once and shared by every process started
+/// with them: building a step's environment from this process's, string by string, took more
+/// of a quick step's start than the `clone` did.
+#[derive(Debug, Clone, Default)]
+pub struct Environment(Arc<[CString]>);
+
+impl Environment {
+    pub fn new(vars: impl IntoIterator<Item = (OsString, OsString)>) -> io::Result<Self> {
+        vars.into_iter()
+            .map(|(name, value)| env_entry(&name, &value))
+            .collect::<io::Result<Vec<_>>>()
+            .map(|entries| Self(entries.into()))
+    }
+
+    /// The value of the last `PATH` entry.
+    fn path(&self) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .rev()
+            .find_map(|entry| entry.to_bytes().strip_prefix(b"PATH="))
+    }
+}
+
+fn env_entry(name: &OsStr, value: &OsStr) -> io::Result<CString> {
+    let mut pair = Vec::with_capacity(name.len() + value.len() + 2);
+    pair.extend_from_slice(name.as_bytes());
+    pair.push(b'=');
+    pair.extend_from_slice(value.as_bytes());
+    CString::new(pair).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the environment contains a NUL byte",
+        )
+    })
 }
 
 /// Signals as a bit set: bit `n - 1` stands for signal `n` (1..=64).
@@ -78,7 +117,8 @@ struct Prepared {
     /// Owns the strings `argv_ptrs` points into.
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
-    /// Owns the strings `envp_ptrs` points into.
+    /// Own the strings `envp_ptrs` points into.
+    _inherited_env: Environment,
     _envp: Vec<CString>,
     envp_ptrs: Vec<*const libc::c_char>,
     cwd: Option<CString>,
@@ -111,10 +151,10 @@ fn prepare(spec: &ProcessSpec, stdin: RawFd, output: RawFd) -> io::Result<Prepar
             .iter()
             .rev()
             .find(|(name, _)| name == "PATH")
-            .map(|(_, value)| value.clone())
-            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-        path.as_bytes()
-            .split(|byte| *byte == b':')
+            .map(|(_, value)| value.as_bytes())
+            .or_else(|| spec.inherited_env.path())
+            .unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+        path.split(|byte| *byte == b':')
             .map(|dir| {
                 let dir = if dir.is_empty() { &b"."[..] } else { dir };
                 let mut full = dir.to_vec();
@@ -131,12 +171,7 @@ fn prepare(spec: &ProcessSpec, stdin: RawFd, output: RawFd) -> io::Result<Prepar
     let envp = spec
         .env
         .iter()
-        .map(|(name, value)| {
-            let mut pair = name.as_bytes().to_vec();
-            pair.push(b'=');
-            pair.extend_from_slice(value.as_bytes());
-            c_string(OsStr::from_bytes(&pair), "environment")
-        })
+        .map(|(name, value)| env_entry(name, value))
         .collect::<io::Result<Vec<_>>>()?;
     let pointers = |strings: &[CString]| {
         strings
@@ -145,11 +180,17 @@ fn prepare(spec: &ProcessSpec, stdin: RawFd, output: RawFd) -> io::Result<Prepar
             .chain(std::iter::once(std::ptr::null()))
             .collect::<Vec<_>>()
     };
+    let mut envp_ptrs: Vec<*const libc::c_char> =
+        Vec::with_capacity(spec.inherited_env.0.len() + envp.len() + 1);
+    envp_ptrs.extend(spec.inherited_env.0.iter().map(|entry| entry.as_ptr()));
+    envp_ptrs.extend(envp.iter().map(|entry| entry.as_ptr()));
+    envp_ptrs.push(std::ptr::null());
     Ok(Prepared {
         argv_ptrs: pointers(&argv),
-        envp_ptrs: pointers(&envp),
+        envp_ptrs,
         candidates,
         _argv: argv,
+        _inherited_env: spec.inherited_env.clone(),
         _envp: envp,
         cwd: spec
             .cwd
