@@ -44,10 +44,16 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` runs many executions and requests at once on a pool of threads. Every other command
+    // runs at most one execution and follows it: one thread does both, so that a step's end does
+    // not wake another thread to show it (200 steps of `true`: 833 → 682 voluntary context
+    // switches).
+    let mut builder = if serving {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("testloop: cannot start the async runtime: {error}");
