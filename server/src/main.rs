@@ -256,22 +256,41 @@ async fn follow(
     let mut done = handle.done;
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(100));
     let mut interrupts = 0u32;
+    let show = |progress: &mut Progress, event: RunEvent| match event {
+        RunEvent::StepStarted(step) if step.execution_id == handle.id => {
+            progress.step_started(&step)
+        }
+        RunEvent::StepFinished(step) if step.execution_id == handle.id => {
+            progress.step_finished(&step)
+        }
+        _ => {}
+    };
     let record = loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(RunEvent::StepStarted(step)) if step.execution_id == handle.id => progress.step_started(&step),
-                Ok(RunEvent::StepFinished(step)) if step.execution_id == handle.id => progress.step_finished(&step),
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
-            },
+            event = events.recv() => {
+                if let Ok(event) = event {
+                    show(&mut progress, event);
+                }
+                // Events come in bursts (the recorder announces a batch of steps at once): show
+                // all that are already here, then write once.
+                loop {
+                    match events.try_recv() {
+                        Ok(event) => show(&mut progress, event),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
+                progress.flush();
+            }
             _ = ticker.tick() => progress.tick(),
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 if interrupts == 1 {
+                    progress.flush();
                     eprintln!("\ntestloop: aborting execution {} (Ctrl-C again to quit at once)", handle.id);
                     orchestrator.abort(&handle.id);
                 } else {
+                    progress.flush();
                     return Ok(ExitCode::from(130));
                 }
             }
@@ -279,15 +298,11 @@ async fn follow(
         }
     };
     // Events sent just before the end may still be queued.
-    while let Ok(event) = events.try_recv() {
-        match event {
-            RunEvent::StepStarted(step) if step.execution_id == handle.id => {
-                progress.step_started(&step)
-            }
-            RunEvent::StepFinished(step) if step.execution_id == handle.id => {
-                progress.step_finished(&step)
-            }
-            _ => {}
+    loop {
+        match events.try_recv() {
+            Ok(event) => show(&mut progress, event),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
         }
     }
     let (record, steps) = orchestrator.execution(&record.id)?;
@@ -567,7 +582,10 @@ fn print_failed_tests(orchestrator: &Orchestrator, execution: &str, limit: usize
     }
     let failed = counts.failed + counts.error;
     if failed > limit {
-        println!("  … {} more: testloop tests {execution} --failed", failed - limit);
+        println!(
+            "  … {} more: testloop tests {execution} --failed",
+            failed - limit
+        );
     }
 }
 
