@@ -53,12 +53,12 @@ impl Executor for LocalExecutor {
         sink: &dyn UnitSink,
         cancel: CancellationToken,
     ) -> Result<UnitOutcome, ExecutorError> {
-        for dir in [&unit.workspace, &unit.artifacts_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| ExecutorError::Workspace {
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        // The artifacts directory is made by the first artifact copied: an execution that saves
+        // none has none (as the artifact store expects), and a run is spared a directory.
+        std::fs::create_dir_all(&unit.workspace).map_err(|source| ExecutorError::Workspace {
+            path: unit.workspace.clone(),
+            source,
+        })?;
         let sandbox = Sandbox::start(self.sandbox, &unit.workspace)?;
         tracing::debug!(mode = %sandbox.mode(), unit = %unit.path, "sandbox ready");
         for file in &unit.files {
@@ -143,7 +143,14 @@ impl Launcher for LocalLauncher<'_> {
             );
         }
         if is_under_workspace(&action.working_dir) {
-            let _ = std::fs::create_dir_all(self.sandbox.host_path(&action.working_dir));
+            // Usually there already (most steps work in /data itself): one mkdir says so, where
+            // create_dir_all would also stat it; only a missing parent needs the walk.
+            let dir = self.sandbox.host_path(&action.working_dir);
+            if let Err(error) = std::fs::create_dir(&dir)
+                && error.kind() == std::io::ErrorKind::NotFound
+            {
+                let _ = std::fs::create_dir_all(&dir);
+            }
         }
         match start(self, action) {
             Ok((child, output)) => {
