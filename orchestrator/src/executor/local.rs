@@ -32,6 +32,10 @@ pub const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
 /// Pipe buffer requested for step output, so that a fast writer is not stalled between reads.
 const PIPE_BUFFER_BYTES: libc::c_int = 1 << 20;
 const READ_CHUNK_BYTES: usize = 1 << 20;
+/// How long to wait for the step's process to become reapable once its output has ended, before
+/// waiting for its exit as an event (see `supervise`). An exiting process closes its output a few
+/// microseconds before it can be reaped; one that closed its output and runs on costs this once.
+const EXIT_AFTER_END_OF_OUTPUT: Duration = Duration::from_micros(100);
 
 /// Runs units as child processes on this machine.
 #[derive(Debug, Clone, Default)]
@@ -341,19 +345,20 @@ async fn supervise(
                 if closed {
                     log.finish_output(now_micros());
                     pipe = None;
+                    // The output usually ends because the step's process is exiting: it closes
+                    // its descriptors a few microseconds before it can be reaped. Waiting that
+                    // long here saves going to sleep and being woken again for the exit.
+                    if ended.is_none()
+                        && let Some(status) = child.wait_briefly(EXIT_AFTER_END_OF_OUTPUT)
+                    {
+                        kill_group(group, libc::SIGKILL);
+                        ended = Some(how_it_ended(stopping.take(), status));
+                    }
                 }
             }
             status = child.wait(), if ended.is_none() => {
                 kill_group(group, libc::SIGKILL);
-                ended = Some(match (stopping.take(), status) {
-                    (Some(reason), _) => reason,
-                    (None, Ok(status)) => match (status.code(), status.signal()) {
-                        (Some(code), _) => Ended::Exited(code),
-                        (None, Some(signal)) => Ended::Signaled(signal),
-                        (None, None) => Ended::Exited(-1),
-                    },
-                    (None, Err(error)) => Ended::FailedToStart(format!("cannot wait for the step: {error}")),
-                });
+                ended = Some(how_it_ended(stopping.take(), status));
                 drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
             }
             _ = cancel.cancelled(), if stopping.is_none() && ended.is_none() => {
@@ -382,6 +387,22 @@ async fn supervise(
     }
     log.finish_output(now_micros());
     ended.unwrap_or(Ended::Exited(-1))
+}
+
+/// How a step ended, from its main process's exit status and the stop (timeout, abort) under way.
+fn how_it_ended(
+    stopping: Option<Ended>,
+    status: std::io::Result<std::process::ExitStatus>,
+) -> Ended {
+    match (stopping, status) {
+        (Some(reason), _) => reason,
+        (None, Ok(status)) => match (status.code(), status.signal()) {
+            (Some(code), _) => Ended::Exited(code),
+            (None, Some(signal)) => Ended::Signaled(signal),
+            (None, None) => Ended::Exited(-1),
+        },
+        (None, Err(error)) => Ended::FailedToStart(format!("cannot wait for the step: {error}")),
+    }
 }
 
 fn kill_group(group: Option<libc::pid_t>, signal: libc::c_int) {

@@ -386,6 +386,21 @@ impl ChildProcess {
         }
     }
 
+    /// Reaps the process if it exits within `budget`, yielding the CPU meanwhile; `None` if it
+    /// is still running then. For a process known to be on its way out, where sleeping until
+    /// its exit is reported would cost more than the wait.
+    pub fn wait_briefly(&mut self, budget: Duration) -> Option<io::Result<ExitStatus>> {
+        let start = std::time::Instant::now();
+        loop {
+            match self.try_reap() {
+                Ok(Some(status)) => return Some(Ok(status)),
+                Ok(None) if start.elapsed() < budget => std::thread::yield_now(),
+                Ok(None) => return None,
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+
     /// Waits for the process to exit. Cancel-safe: a `select!` may drop and call it again.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         loop {
