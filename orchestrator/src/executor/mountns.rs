@@ -71,7 +71,7 @@ fn build_here(workspace: &Path) -> Result<OwnedFd, String> {
         "mount the tmpfs to build in",
     )?;
     chdir(BASE)?;
-    mkdir(&format!("{BASE}{NEW_ROOT}"))?;
+    mkdir(format!("{BASE}{NEW_ROOT}"))?;
     // A mount point of its own, so that it can become the root.
     mount(
         Some(&format!("{BASE}{NEW_ROOT}")),
@@ -80,7 +80,7 @@ fn build_here(workspace: &Path) -> Result<OwnedFd, String> {
         libc::MS_BIND | libc::MS_REC,
         "bind the new root",
     )?;
-    mkdir(&format!("{BASE}{OLD_ROOT}"))?;
+    mkdir(format!("{BASE}{OLD_ROOT}"))?;
     pivot_root(BASE, &format!("{BASE}{OLD_ROOT}"))?;
     chdir("/")?;
 
@@ -106,7 +106,11 @@ fn build_here(workspace: &Path) -> Result<OwnedFd, String> {
     )?;
     // We share the host's pid namespace, so the host's procfs, bound without its submounts.
     let proc_dir = format!("{NEW_ROOT}/proc");
-    bind(Path::new(&format!("{OLD_ROOT}/proc")), Path::new(&proc_dir), 0)?;
+    bind(
+        Path::new(&format!("{OLD_ROOT}/proc")),
+        Path::new(&proc_dir),
+        0,
+    )?;
     for cover in PROC_COVERS {
         let path = format!("{proc_dir}/{cover}");
         // Covered only where writing is allowed at all, as bubblewrap decides (the sysctl root,
