@@ -19,14 +19,16 @@ if [[ $which != results && $which != tail ]]; then
   command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
 fi
 cargo build --release -q -p testloop-server
-bin=$PWD/target/release/testloop
+# Cargo builds into CARGO_TARGET_DIR when it is set (worktrees sharing a machine each have one).
+target=${CARGO_TARGET_DIR:-$PWD/target}
+bin=$target/release/testloop
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # A data directory that lives on between runs, as a user's does. A brand-new directory on this
 # machine's ext4 makes every file creation several times slower until its block group is warm
 # (measured: 400 empty files take 85 ms in a new directory, 15 ms in a used one), which would
 # measure the disk's first touch rather than testloop.
-export TESTLOOP_HOME=${BENCH_HOME:-$PWD/target/bench-home}
+export TESTLOOP_HOME=${BENCH_HOME:-$target/bench-home}
 mkdir -p "$TESTLOOP_HOME"
 
 median() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(' '.join(str(x['median']) for x in r))" "$1"; }

@@ -26,6 +26,9 @@ use crate::results::TestStatus;
 use crate::spec::{self, ParsedWorkflow, Problem};
 use crate::store::{self, ExecutionFilter, Store, StoredWorkflow, WorkflowVersion};
 
+mod recorder;
+use recorder::Recorder;
+
 /// Events kept for subscribers that fall behind before they lag.
 pub const EVENT_BUFFER: usize = 4096;
 
@@ -367,16 +370,13 @@ impl Orchestrator {
         let done = tokio::spawn(async move {
             let sink = StoreSink {
                 execution_id: record.id.clone(),
-                store: Arc::clone(&inner.store),
                 logs: inner.logs.clone(),
-                events: inner.events.clone(),
-                unrecorded_starts: Arc::default(),
+                recorder: Recorder::start(Arc::clone(&inner.store), inner.events.clone()),
             };
-            let recorder = sink.record_starts_periodically();
             let workspace = unit.workspace.clone();
             let outcome = inner.executor.run(unit, &sink, cancel).await;
-            recorder.abort();
-            sink.record_pending_starts();
+            // Every step record is written before the execution's final status.
+            sink.recorder.finish();
             let (status, error) = match outcome {
                 Ok(UnitOutcome::Passed) => (ExecutionStatus::Passed, None),
                 Ok(UnitOutcome::Failed) => (ExecutionStatus::Failed, None),
@@ -544,60 +544,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// How long a step may run before its start is written to the store. Most steps of a test
 /// workflow are quick: writing only their end halves the database writes per step. A step that
-/// runs longer is recorded as running within this time, so that a crash still leaves it marked
+/// runs longer is recorded as running after this time, so that a crash still leaves it marked
 /// `interrupted`.
 pub const START_RECORD_DELAY: Duration = Duration::from_millis(20);
 
-/// Records what a unit reports and broadcasts it.
+/// Records what a unit reports and broadcasts it, through a [`Recorder`] thread.
 struct StoreSink {
     execution_id: String,
-    store: Arc<Store>,
     logs: LogStore,
-    events: broadcast::Sender<RunEvent>,
-    /// Started steps whose start is not written yet, by path (see [`START_RECORD_DELAY`]).
-    unrecorded_starts: Arc<Mutex<HashMap<String, StepRecord>>>,
-}
-
-impl StoreSink {
-    fn persist(&self, record: &StepRecord) {
-        persist(&self.store, record);
-    }
-
-    /// Writes the starts still pending.
-    fn record_pending_starts(&self) {
-        record_starts(&self.store, &self.unrecorded_starts);
-    }
-
-    /// Writes pending starts every [`START_RECORD_DELAY`]: a step still running at a tick has
-    /// its start recorded.
-    fn record_starts_periodically(&self) -> tokio::task::JoinHandle<()> {
-        let store = Arc::clone(&self.store);
-        let pending = Arc::clone(&self.unrecorded_starts);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(START_RECORD_DELAY);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                record_starts(&store, &pending);
-            }
-        })
-    }
-}
-
-fn persist(store: &Store, record: &StepRecord) {
-    if let Err(error) = store.upsert_step(record) {
-        tracing::error!(execution = %record.execution_id, step = %record.path, %error, "cannot record a step");
-    }
-}
-
-fn record_starts(store: &Store, pending: &Mutex<HashMap<String, StepRecord>>) {
-    // Written under the lock, so that a step's end (written under it too) is never overwritten by
-    // its start.
-    let mut pending = lock(pending);
-    for (_, record) in pending.drain() {
-        persist(store, &record);
-    }
+    recorder: Recorder,
 }
 
 impl UnitSink for StoreSink {
@@ -606,18 +561,11 @@ impl UnitSink for StoreSink {
     }
 
     fn step_started(&self, record: &StepRecord) {
-        lock(&self.unrecorded_starts).insert(record.path.clone(), record.clone());
-        let _ = self.events.send(RunEvent::StepStarted(record.clone()));
+        self.recorder.started(record);
     }
 
     fn step_finished(&self, record: &StepRecord) {
-        // Holding the lock while writing keeps a tick from writing this step's start after its
-        // end.
-        let mut pending = lock(&self.unrecorded_starts);
-        pending.remove(&record.path);
-        self.persist(record);
-        drop(pending);
-        let _ = self.events.send(RunEvent::StepFinished(record.clone()));
+        self.recorder.finished(record);
     }
 }
 

@@ -771,28 +771,19 @@ impl Store {
 
     /// Inserts a step result, or replaces the one with the same execution and path.
     pub fn upsert_step(&self, step: &StepRecord) -> Result<()> {
-        // Cached: a run records every step twice, and parsing the statement each time costs more
-        // than executing it.
-        self.conn().prepare_cached(
-            "INSERT INTO steps (execution_id, path, name, status, exit_code, attempts, started_at,
-                 finished_at, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (execution_id, path) DO UPDATE SET
-                 name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
-                 attempts = excluded.attempts, started_at = excluded.started_at,
-                 finished_at = excluded.finished_at, message = excluded.message",
-        )?
-        .execute(params![
-                step.execution_id,
-                step.path,
-                step.name,
-                step.status.as_str(),
-                step.exit_code,
-                step.attempts,
-                step.started_at,
-                step.finished_at,
-                step.message,
-            ])?;
+        upsert_step(&self.conn(), step)
+    }
+
+    /// Inserts or updates several steps in one transaction, in order: all of them or none. One
+    /// commit for a batch costs about what one step's commit costs, and adds a page or two to the
+    /// WAL rather than one per step.
+    pub fn upsert_steps(&self, steps: &[StepRecord]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for step in steps {
+            upsert_step(&tx, step)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -1142,6 +1133,32 @@ fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
 fn trim_zeros(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|&&b| b == b'0').count();
     &s[n..]
+}
+
+fn upsert_step(conn: &Connection, step: &StepRecord) -> Result<()> {
+    // Cached: a run records every step at least once, and parsing the statement each time costs
+    // more than executing it.
+    conn.prepare_cached(
+        "INSERT INTO steps (execution_id, path, name, status, exit_code, attempts, started_at,
+             finished_at, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (execution_id, path) DO UPDATE SET
+             name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
+             attempts = excluded.attempts, started_at = excluded.started_at,
+             finished_at = excluded.finished_at, message = excluded.message",
+    )?
+    .execute(params![
+        step.execution_id,
+        step.path,
+        step.name,
+        step.status.as_str(),
+        step.exit_code,
+        step.attempts,
+        step.started_at,
+        step.finished_at,
+        step.message,
+    ])?;
+    Ok(())
 }
 
 fn user_version(conn: &Connection) -> rusqlite::Result<u32> {

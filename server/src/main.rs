@@ -44,10 +44,16 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` runs many executions and requests at once on a pool of threads. Every other command
+    // runs at most one execution and follows it: one thread does both, so that a step's end does
+    // not wake another thread to show it (200 steps of `true`: 833 → 682 voluntary context
+    // switches).
+    let mut builder = if serving {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("testloop: cannot start the async runtime: {error}");
@@ -58,6 +64,11 @@ fn main() -> ExitCode {
     if serving {
         // A blocking read of stdin (when it is not a pipe) cannot be cancelled: do not wait for it.
         runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    } else {
+        // The command is done: its blocking work was awaited. Dropping the runtime would still
+        // wake and join the idle thread of the blocking pool, a few hundred microseconds of a
+        // short command.
+        runtime.shutdown_background();
     }
     match result {
         Ok(code) => code,
@@ -250,22 +261,41 @@ async fn follow(
     let mut done = handle.done;
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(100));
     let mut interrupts = 0u32;
+    let show = |progress: &mut Progress, event: RunEvent| match event {
+        RunEvent::StepStarted(step) if step.execution_id == handle.id => {
+            progress.step_started(&step)
+        }
+        RunEvent::StepFinished(step) if step.execution_id == handle.id => {
+            progress.step_finished(&step)
+        }
+        _ => {}
+    };
     let record = loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(RunEvent::StepStarted(step)) if step.execution_id == handle.id => progress.step_started(&step),
-                Ok(RunEvent::StepFinished(step)) if step.execution_id == handle.id => progress.step_finished(&step),
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
-            },
+            event = events.recv() => {
+                if let Ok(event) = event {
+                    show(&mut progress, event);
+                }
+                // Events come in bursts (the recorder announces a batch of steps at once): show
+                // all that are already here, then write once.
+                loop {
+                    match events.try_recv() {
+                        Ok(event) => show(&mut progress, event),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
+                progress.flush();
+            }
             _ = ticker.tick() => progress.tick(),
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 if interrupts == 1 {
+                    progress.flush();
                     eprintln!("\ntestloop: aborting execution {} (Ctrl-C again to quit at once)", handle.id);
                     orchestrator.abort(&handle.id);
                 } else {
+                    progress.flush();
                     return Ok(ExitCode::from(130));
                 }
             }
@@ -273,15 +303,11 @@ async fn follow(
         }
     };
     // Events sent just before the end may still be queued.
-    while let Ok(event) = events.try_recv() {
-        match event {
-            RunEvent::StepStarted(step) if step.execution_id == handle.id => {
-                progress.step_started(&step)
-            }
-            RunEvent::StepFinished(step) if step.execution_id == handle.id => {
-                progress.step_finished(&step)
-            }
-            _ => {}
+    loop {
+        match events.try_recv() {
+            Ok(event) => show(&mut progress, event),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
         }
     }
     let (record, steps) = orchestrator.execution(&record.id)?;

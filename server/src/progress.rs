@@ -9,11 +9,16 @@ use testloop_orchestrator::run::format_duration;
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 /// Writes progress to stdout.
+///
+/// Lines gather in a buffer until [`Progress::flush`]: the caller flushes once it has shown the
+/// events that arrived together, so a burst of quick steps costs one write rather than two per
+/// step.
 pub struct Progress {
     terminal: bool,
     /// Steps running now, outermost first: a group and then its running nested step.
     running: Vec<StepRecord>,
     frame: usize,
+    pending: Vec<u8>,
 }
 
 impl Progress {
@@ -22,7 +27,19 @@ impl Progress {
             terminal,
             running: Vec::new(),
             frame: 0,
+            pending: Vec::new(),
         }
+    }
+
+    /// Writes what is buffered to stdout.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&self.pending);
+        let _ = out.flush();
+        self.pending.clear();
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -44,7 +61,7 @@ impl Progress {
     }
 
     pub fn step_started(&mut self, step: &StepRecord) {
-        let mut out = std::io::stdout().lock();
+        let mut out = std::mem::take(&mut self.pending);
         self.clear_spinner(&mut out);
         if self.terminal {
             self.running.retain(|running| running.path != step.path);
@@ -79,11 +96,11 @@ impl Progress {
                 step.name
             );
         }
-        let _ = out.flush();
+        self.pending = out;
     }
 
     pub fn step_finished(&mut self, step: &StepRecord) {
-        let mut out = std::io::stdout().lock();
+        let mut out = std::mem::take(&mut self.pending);
         self.clear_spinner(&mut out);
         let (mark, colour) = match step.status {
             StepStatus::Passed => ("✔", "32"),
@@ -114,7 +131,7 @@ impl Progress {
         );
         self.running.retain(|running| running.path != step.path);
         self.draw_spinner(&mut out);
-        let _ = out.flush();
+        self.pending = out;
     }
 
     /// Advances the spinner (terminal only).
@@ -123,10 +140,11 @@ impl Progress {
             return;
         }
         self.frame = (self.frame + 1) % SPINNER.len();
-        let mut out = std::io::stdout().lock();
+        let mut out = std::mem::take(&mut self.pending);
         self.clear_spinner(&mut out);
         self.draw_spinner(&mut out);
-        let _ = out.flush();
+        self.pending = out;
+        self.flush();
     }
 
     fn draw_spinner(&self, out: &mut impl Write) {
@@ -156,6 +174,7 @@ impl Progress {
     }
 
     pub fn finished(&mut self, execution: &ExecutionRecord, steps: &[StepRecord]) {
+        self.flush();
         let mut out = std::io::stdout().lock();
         self.clear_spinner(&mut out);
         self.running.clear();

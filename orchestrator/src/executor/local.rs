@@ -1,7 +1,7 @@
 //! The local executor: each step is a child process on this machine, in its own process group,
 //! with the unit's workspace at `/data` (see [`super::sandbox`]).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use globset::{GlobBuilder, GlobSetBuilder};
-use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sandbox::{Sandbox, SandboxMode};
-use super::spawn::{ChildProcess, spawn};
+use super::spawn::{ChildProcess, SignalSet, handled_signals, spawn};
 use super::steps::{self, Ended, Launcher, StepLog, note};
 use super::{
     Action, ArtifactRule, Executor, ExecutorError, Unit, UnitOutcome, UnitSink, WORKSPACE_MOUNT,
@@ -33,6 +32,10 @@ pub const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
 /// Pipe buffer requested for step output, so that a fast writer is not stalled between reads.
 const PIPE_BUFFER_BYTES: libc::c_int = 1 << 20;
 const READ_CHUNK_BYTES: usize = 1 << 20;
+/// How long to wait for the step's process to become reapable once its output has ended, before
+/// waiting for its exit as an event (see `supervise`). An exiting process closes its output a few
+/// microseconds before it can be reaped; one that closed its output and runs on costs this once.
+const EXIT_AFTER_END_OF_OUTPUT: Duration = Duration::from_micros(100);
 
 /// Runs units as child processes on this machine.
 #[derive(Debug, Clone, Default)]
@@ -54,12 +57,12 @@ impl Executor for LocalExecutor {
         sink: &dyn UnitSink,
         cancel: CancellationToken,
     ) -> Result<UnitOutcome, ExecutorError> {
-        for dir in [&unit.workspace, &unit.artifacts_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| ExecutorError::Workspace {
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        // The artifacts directory is made by the first artifact copied: an execution that saves
+        // none has none (as the artifact store expects), and a run is spared a directory.
+        std::fs::create_dir_all(&unit.workspace).map_err(|source| ExecutorError::Workspace {
+            path: unit.workspace.clone(),
+            source,
+        })?;
         let sandbox = Sandbox::start(self.sandbox, &unit.workspace)?;
         tracing::debug!(mode = %sandbox.mode(), unit = %unit.path, "sandbox ready");
         for file in &unit.files {
@@ -68,6 +71,11 @@ impl Executor for LocalExecutor {
         let launcher = LocalLauncher {
             sandbox: &sandbox,
             artifacts_dir: &unit.artifacts_dir,
+            output_buffer: std::sync::Mutex::new(Vec::new()),
+            stdin: std::fs::File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| format!("cannot open /dev/null: {e}")),
+            handled_signals: handled_signals(),
         };
         Ok(steps::run_unit(&unit, &launcher, sink, &cancel).await)
     }
@@ -109,6 +117,16 @@ fn is_under_workspace(path: &str) -> bool {
 struct LocalLauncher<'a> {
     sandbox: &'a Sandbox,
     artifacts_dir: &'a Path,
+    /// The buffer step output is read into, allocated with the first output of the unit and
+    /// reused by its later steps: zeroing a fresh megabyte for every step cost more than
+    /// starting a quick step's process.
+    output_buffer: std::sync::Mutex<Vec<u8>>,
+    /// Every step's standard input: `/dev/null`, opened once for the unit (a failure fails each
+    /// step's start, as opening it for each step did).
+    stdin: Result<OwnedFd, String>,
+    /// The signals with a handler in this process, looked up once for the unit (see
+    /// [`handled_signals`]).
+    handled_signals: SignalSet,
 }
 
 #[async_trait]
@@ -129,10 +147,32 @@ impl Launcher for LocalLauncher<'_> {
             );
         }
         if is_under_workspace(&action.working_dir) {
-            let _ = std::fs::create_dir_all(self.sandbox.host_path(&action.working_dir));
+            // Usually there already (most steps work in /data itself): one mkdir says so, where
+            // create_dir_all would also stat it; only a missing parent needs the walk.
+            let dir = self.sandbox.host_path(&action.working_dir);
+            if let Err(error) = std::fs::create_dir(&dir)
+                && error.kind() == std::io::ErrorKind::NotFound
+            {
+                let _ = std::fs::create_dir_all(&dir);
+            }
         }
-        match start(self.sandbox, action) {
-            Ok((child, output)) => supervise(child, output, log, deadline, cancel).await,
+        match start(self, action) {
+            Ok((child, output)) => {
+                // Taken for the step and put back after it: steps of a unit run one at a time,
+                // and no lock is held across an await.
+                let mut buffer = std::mem::take(
+                    &mut *self
+                        .output_buffer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                let ended = supervise(child, output, &mut buffer, log, deadline, cancel).await;
+                *self
+                    .output_buffer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = buffer;
+                ended
+            }
             Err(reason) => {
                 note(log, &reason);
                 Ended::FailedToStart(reason)
@@ -192,23 +232,32 @@ impl Launcher for LocalLauncher<'_> {
     }
 }
 
-fn start(sandbox: &Sandbox, action: &Action) -> Result<(ChildProcess, OwnedFd), String> {
-    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-    let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
-    // SAFETY: fcntl on a descriptor we own; failure only leaves the default buffer size.
-    unsafe {
-        libc::fcntl(
-            std::os::fd::AsRawFd::as_raw_fd(&reader),
-            libc::F_SETPIPE_SZ,
-            PIPE_BUFFER_BYTES,
-        );
+fn start(launcher: &LocalLauncher<'_>, action: &Action) -> Result<(ChildProcess, OwnedFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two descriptors, which we own from here.
+    let (reader, writer) = unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(format!(
+                "cannot create a pipe: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    // Only our end is non-blocking: the step writes to a blocking pipe, as to a terminal.
+    // SAFETY: fcntl on a descriptor we own.
+    if unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(format!(
+            "cannot set up the step's output pipe: {}",
+            std::io::Error::last_os_error()
+        ));
     }
-    let stdin = std::fs::File::open("/dev/null")
-        .map(OwnedFd::from)
-        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let mut spec = launcher.sandbox.process(action);
+    spec.handled_signals = Some(launcher.handled_signals);
     // One pipe for both streams keeps their lines in the order the step wrote them, as a terminal
     // shows them.
-    let child = spawn(&sandbox.process(action), &stdin, &writer)
+    let stdin = launcher.stdin.as_ref().map_err(Clone::clone)?;
+    let child = spawn(&spec, stdin, &writer)
         .map_err(|error| format!("cannot start `{}`: {error}", describe(&action.command)))?;
     // `writer` closes here, so the pipe reports end of output once the step's processes are gone.
     Ok((child, reader))
@@ -224,23 +273,25 @@ fn describe(command: &super::Command) -> String {
 async fn supervise(
     mut child: ChildProcess,
     output: OwnedFd,
+    buffer: &mut Vec<u8>,
     log: &mut StepLog<'_>,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
 ) -> Ended {
     let group = Some(child.id());
-    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
+    // The descriptor is the read end of a pipe, already non-blocking (see `start`).
+    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(output) {
         Ok(pipe) => Some(pipe),
         Err(error) => {
             note(log, &format!("cannot read the step's output: {error}"));
             None
         }
     };
-    let mut buffer = vec![0u8; READ_CHUNK_BYTES];
     let mut ended: Option<Ended> = None;
     let mut stopping: Option<Ended> = None;
     let mut kill_at: Option<Instant> = None;
     let mut drain_until: Option<Instant> = None;
+    let mut enlarged = false;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
 
     loop {
@@ -257,46 +308,57 @@ async fn supervise(
         .min()
         .unwrap_or(far);
         tokio::select! {
-            read = async { match pipe.as_mut() { Some(pipe) => pipe.read(&mut buffer).await, None => std::future::pending().await } } => {
-                match read {
-                    Ok(0) | Err(_) => {
-                        log.finish_output(now_micros());
-                        pipe = None;
+            ready = async { match pipe.as_ref() { Some(pipe) => pipe.readable().await, None => std::future::pending().await } } => {
+                // Readable means output or the end of it. Whatever the pipe already holds is
+                // taken before writing, so that a fast writer costs a few large writes rather
+                // than many small ones.
+                let mut filled = 0;
+                let mut closed = ready.is_err();
+                if let (Some(pipe), false) = (pipe.as_ref(), closed) {
+                    if buffer.len() < READ_CHUNK_BYTES {
+                        buffer.resize(READ_CHUNK_BYTES, 0);
                     }
-                    Ok(n) => {
-                        // Take whatever else is already in the pipe before writing, so that a
-                        // fast writer costs a few large writes rather than many small ones.
-                        let mut filled = n;
-                        let mut closed = false;
-                        if let Some(pipe) = pipe.as_ref() {
-                            while filled < buffer.len() {
-                                match pipe.try_read(&mut buffer[filled..]) {
-                                    Ok(0) => { closed = true; break; }
-                                    Ok(more) => filled += more,
-                                    Err(_) => break,
-                                }
-                            }
+                    while filled < buffer.len() {
+                        match pipe.try_read(&mut buffer[filled..]) {
+                            Ok(0) => { closed = true; break; }
+                            Ok(more) => filled += more,
+                            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                            // Nothing more for now: readiness is cleared, wait for the next.
+                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                            Err(_) => { closed = true; break; }
                         }
-                        log.write_output(now_micros(), &buffer[..filled]);
-                        log.flush();
-                        if closed {
-                            log.finish_output(now_micros());
-                            pipe = None;
+                    }
+                }
+                if filled > 0 {
+                    if let (Some(pipe), false) = (pipe.as_ref(), enlarged) {
+                        // A bigger pipe lets a fast writer run on between our reads; asked for
+                        // once output comes, as most steps print little or nothing.
+                        enlarged = true;
+                        // SAFETY: fcntl on the pipe we read; failure keeps the default size.
+                        unsafe {
+                            libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BUFFER_BYTES);
                         }
+                    }
+                    log.write_output(now_micros(), &buffer[..filled]);
+                    log.flush();
+                }
+                if closed {
+                    log.finish_output(now_micros());
+                    pipe = None;
+                    // The output usually ends because the step's process is exiting: it closes
+                    // its descriptors a few microseconds before it can be reaped. Waiting that
+                    // long here saves going to sleep and being woken again for the exit.
+                    if ended.is_none()
+                        && let Some(status) = child.wait_briefly(EXIT_AFTER_END_OF_OUTPUT)
+                    {
+                        kill_group(group, libc::SIGKILL);
+                        ended = Some(how_it_ended(stopping.take(), status));
                     }
                 }
             }
             status = child.wait(), if ended.is_none() => {
                 kill_group(group, libc::SIGKILL);
-                ended = Some(match (stopping.take(), status) {
-                    (Some(reason), _) => reason,
-                    (None, Ok(status)) => match (status.code(), status.signal()) {
-                        (Some(code), _) => Ended::Exited(code),
-                        (None, Some(signal)) => Ended::Signaled(signal),
-                        (None, None) => Ended::Exited(-1),
-                    },
-                    (None, Err(error)) => Ended::FailedToStart(format!("cannot wait for the step: {error}")),
-                });
+                ended = Some(how_it_ended(stopping.take(), status));
                 drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
             }
             _ = cancel.cancelled(), if stopping.is_none() && ended.is_none() => {
@@ -325,6 +387,22 @@ async fn supervise(
     }
     log.finish_output(now_micros());
     ended.unwrap_or(Ended::Exited(-1))
+}
+
+/// How a step ended, from its main process's exit status and the stop (timeout, abort) under way.
+fn how_it_ended(
+    stopping: Option<Ended>,
+    status: std::io::Result<std::process::ExitStatus>,
+) -> Ended {
+    match (stopping, status) {
+        (Some(reason), _) => reason,
+        (None, Ok(status)) => match (status.code(), status.signal()) {
+            (Some(code), _) => Ended::Exited(code),
+            (None, Some(signal)) => Ended::Signaled(signal),
+            (None, None) => Ended::Exited(-1),
+        },
+        (None, Err(error)) => Ended::FailedToStart(format!("cannot wait for the step: {error}")),
+    }
 }
 
 fn kill_group(group: Option<libc::pid_t>, signal: libc::c_int) {

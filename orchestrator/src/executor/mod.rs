@@ -5,6 +5,7 @@
 //! [`steps`], so that every backend behaves the same.
 
 pub mod local;
+mod mountns;
 pub mod sandbox;
 pub mod spawn;
 pub mod steps;

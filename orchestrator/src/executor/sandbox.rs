@@ -3,10 +3,11 @@
 //! Testkube workflows hard-code `/data/repo`, `/data/artifacts`. Three ways to honour that, best
 //! first:
 //!
-//! - **namespace** (running as root with bubblewrap installed): one bubblewrap process per unit
-//!   builds a private mount namespace whose root is a tmpfs holding binds of the host's top-level
-//!   directories, plus the workspace at `/data`. Each step joins that namespace with `setns(2)`
-//!   just before `exec`, so a step costs one `fork`+`exec`, as without a sandbox.
+//! - **namespace** (running as root): each unit gets a private mount namespace whose root is a
+//!   tmpfs holding binds of the host's top-level directories, plus the workspace at `/data` (the
+//!   view bubblewrap would build; testloop builds it itself, see [`super::mountns`]). Each step
+//!   joins that namespace with `setns(2)` just before `exec`, so a step costs one `fork`+`exec`,
+//!   as without a sandbox.
 //! - **bwrap** (bubblewrap works without root, through user namespaces): each step is started
 //!   inside its own bubblewrap with the same view. Correct, a few milliseconds slower per step.
 //! - **none** (no namespaces here): `/data` is rewritten to the workspace's host path in working
@@ -17,8 +18,6 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -26,7 +25,7 @@ use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use super::spawn::ProcessSpec;
+use super::spawn::{Environment, ProcessSpec};
 use super::{Action, Command, ExecutorError, WORKSPACE_MOUNT};
 
 /// Which isolation to use for `/data`.
@@ -69,12 +68,13 @@ impl fmt::Display for SandboxMode {
 pub struct Sandbox {
     workspace: PathBuf,
     kind: Kind,
+    /// This process's environment when the unit started, which every step starts from.
+    inherited_env: Environment,
 }
 
 enum Kind {
     Namespace {
-        /// Keeps the mount namespace alive; killed on drop.
-        holder: std::process::Child,
+        /// The mount namespace (see [`super::mountns`]); open, it keeps the namespace alive.
         namespace: OwnedFd,
     },
     Bwrap {
@@ -83,18 +83,11 @@ enum Kind {
     Rewrite,
 }
 
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Kind::Namespace { holder, .. } = &mut self.kind {
-            let _ = holder.kill();
-            let _ = holder.wait();
-        }
-    }
-}
-
 impl Sandbox {
     /// Prepares the view of `workspace` at `/data` in the given mode.
     pub fn start(mode: SandboxMode, workspace: &Path) -> Result<Self, ExecutorError> {
+        let inherited_env = Environment::new(std::env::vars_os())
+            .map_err(|error| ExecutorError::Sandbox(error.to_string()))?;
         let mode = match mode {
             SandboxMode::Auto => match detected_mode(workspace) {
                 // Detecting the namespace mode started this unit's sandbox already.
@@ -102,6 +95,7 @@ impl Sandbox {
                     return Ok(Self {
                         workspace: workspace.to_path_buf(),
                         kind,
+                        inherited_env,
                     });
                 }
                 Detected::Mode(mode) => mode,
@@ -111,13 +105,14 @@ impl Sandbox {
         let kind = match mode {
             SandboxMode::Namespace => start_namespace(workspace)?,
             SandboxMode::Bwrap => Kind::Bwrap {
-                view: bwrap_view(workspace, false),
+                view: bwrap_view(workspace),
             },
             SandboxMode::None | SandboxMode::Auto => Kind::Rewrite,
         };
         Ok(Self {
             workspace: workspace.to_path_buf(),
             kind,
+            inherited_env,
         })
     }
 
@@ -142,7 +137,7 @@ impl Sandbox {
     }
 
     /// How to start `action` in this sandbox: program, arguments, the whole environment (this
-    /// process's, then the action's), working directory and namespace.
+    /// process's when the unit started, then the action's), working directory and namespace.
     pub fn process(&self, action: &Action) -> ProcessSpec {
         let (program, args) = match &action.command {
             Command::Shell(script) => (
@@ -151,8 +146,11 @@ impl Sandbox {
             ),
             Command::Exec { program, args } => (program.clone(), args.clone()),
         };
-        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-        let mut process = ProcessSpec::default();
+        let mut env: Vec<(OsString, OsString)> = Vec::new();
+        let mut process = ProcessSpec {
+            inherited_env: self.inherited_env.clone(),
+            ..ProcessSpec::default()
+        };
         match &self.kind {
             Kind::Namespace { namespace, .. } => {
                 process.program = program.into();
@@ -238,7 +236,7 @@ fn detected_mode(workspace: &Path) -> Detected {
         return Detected::Started(kind);
     }
     let probe = std::process::Command::new("bwrap")
-        .args(bwrap_view(&std::env::temp_dir(), false))
+        .args(bwrap_view(&std::env::temp_dir()))
         .args(["--", "/bin/true"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -258,7 +256,7 @@ fn detected_mode(workspace: &Path) -> Detected {
 
 /// bubblewrap arguments that show the host's root with `workspace` at `/data`. The new root is a
 /// tmpfs so that `/data` can exist there without being created on the host.
-fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
+fn bwrap_view(workspace: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--die-with-parent".into()];
     if let Ok(entries) = std::fs::read_dir("/") {
         let mut entries: Vec<_> = entries.flatten().collect();
@@ -277,12 +275,9 @@ fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
             }
         }
     }
-    if privileged {
-        args.extend(["--dev-bind".into(), "/dev".into(), "/dev".into()]);
-    } else {
-        args.extend(["--dev".into(), "/dev".into()]);
-    }
     args.extend([
+        "--dev".into(),
+        "/dev".into(),
         "--proc".into(),
         "/proc".into(),
         "--bind".into(),
@@ -293,34 +288,8 @@ fn bwrap_view(workspace: &Path, privileged: bool) -> Vec<OsString> {
 }
 
 fn start_namespace(workspace: &Path) -> Result<Kind, ExecutorError> {
-    let sandbox_error = |message: String| ExecutorError::Sandbox(message);
-    let mut holder = std::process::Command::new("bwrap")
-        .args(bwrap_view(workspace, true))
-        .args(["--", "/bin/sh", "-c", "echo $$; exec sleep infinity"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| sandbox_error(format!("cannot start bwrap: {error}")))?;
-    let announced = holder.stdout.take().and_then(|stdout| {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).ok()?;
-        line.trim().parse::<u32>().ok()
-    });
-    let Some(pid) = announced else {
-        let _ = holder.kill();
-        let output = holder.wait_with_output();
-        let stderr = output
-            .map(|output| String::from_utf8_lossy(&output.stderr).trim().to_owned())
-            .unwrap_or_default();
-        return Err(sandbox_error(format!("bwrap did not start: {stderr}")));
-    };
-    let namespace = File::open(format!("/proc/{pid}/ns/mnt"))
-        .map_err(|error| sandbox_error(format!("cannot open the mount namespace: {error}")))?;
-    Ok(Kind::Namespace {
-        holder,
-        namespace: namespace.into(),
-    })
+    let namespace = super::mountns::build(workspace).map_err(ExecutorError::Sandbox)?;
+    Ok(Kind::Namespace { namespace })
 }
 
 /// Replaces `/data` where it starts a path (`/data`, `/data/x`), not inside `/database` or
@@ -378,6 +347,7 @@ mod tests {
         let sandbox = Sandbox {
             workspace: PathBuf::from("/w/1"),
             kind: Kind::Rewrite,
+            inherited_env: Environment::default(),
         };
         assert_eq!(sandbox.host_path("/data"), PathBuf::from("/w/1"));
         assert_eq!(sandbox.host_path("/data/a/b"), PathBuf::from("/w/1/a/b"));
