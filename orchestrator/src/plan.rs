@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::execution::{StepRecord, StepStatus};
 use crate::executor::{
-    Action, ArtifactRule, Command, PlannedStep, RetryPolicy, UnitFile, WORKSPACE_MOUNT,
+    Action, ArtifactRule, Command, ContainerSettings, PlannedStep, PodSettings, RetryPolicy,
+    UnitFile, WORKSPACE_MOUNT,
 };
 use crate::spec::duration::parse_duration;
 use crate::spec::expr::{self, Expr, Quoting, Scope};
@@ -47,6 +48,8 @@ pub struct Plan {
     pub deadline: Option<Duration>,
     /// What conditions may read: `config.<name>`, `execution.id` and `execution.failed_tests`.
     pub variables: BTreeMap<String, Value>,
+    /// `spec.pod` and `spec.job`, for backends with pods.
+    pub pod: PodSettings,
 }
 
 /// What a plan knows of the execution it is for: `execution.*` in templates and conditions.
@@ -129,6 +132,7 @@ pub fn plan(
             .and_then(|job| job.active_deadline_seconds)
             .map(Duration::from_secs),
         variables,
+        pod: PodSettings::default(),
     })
 }
 
@@ -689,6 +693,7 @@ fn plan_action(
         working_dir,
         env,
         image,
+        container: ContainerSettings::default(),
     }))
 }
 

@@ -18,9 +18,9 @@ use crate::diff::executions::ExecutionDiff;
 use crate::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros};
 use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
-use crate::executor::{Executor, Unit, UnitOutcome, UnitSink};
+use crate::executor::{Executor, StepOutput, Unit, UnitOutcome, UnitSink};
 use crate::flaky::FlakyReport;
-use crate::logs::{self, LogStore, LogWriter};
+use crate::logs::{self, LogStore};
 use crate::plan::{self, PlanError};
 use crate::results::TestStatus;
 use crate::spec::{self, ParsedWorkflow, Problem};
@@ -362,6 +362,7 @@ impl Orchestrator {
             steps: plan.steps,
             deadline: plan.deadline,
             variables: plan.variables,
+            pod: plan.pod,
         };
         let cancel = CancellationToken::new();
         lock(&self.inner.running).insert(id.clone(), cancel.clone());
@@ -556,8 +557,8 @@ struct StoreSink {
 }
 
 impl UnitSink for StoreSink {
-    fn log(&self, step_path: &str) -> logs::Result<LogWriter> {
-        self.logs.writer(&self.execution_id, step_path)
+    fn log(&self, step_path: &str) -> logs::Result<Box<dyn StepOutput>> {
+        Ok(Box::new(self.logs.writer(&self.execution_id, step_path)?))
     }
 
     fn step_started(&self, record: &StepRecord) {

@@ -7,6 +7,7 @@
 pub mod local;
 mod mountns;
 pub mod sandbox;
+pub mod settings;
 pub mod spawn;
 pub mod steps;
 
@@ -15,17 +16,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::execution::StepRecord;
+use crate::execution::{StepRecord, TimestampMicros};
 use crate::logs::{self, LogWriter};
 use crate::spec::expr::Expr;
+
+pub use settings::{ContainerSettings, PodSettings};
 
 /// The path, inside every unit, where its workspace appears (Testkube's convention).
 pub const WORKSPACE_MOUNT: &str = "/data";
 
 /// What shares a workspace: the steps of a workflow, or one parallel worker.
-#[derive(Debug, Clone)]
+///
+/// Serializable, because the Kubernetes executor hands a unit to the runner inside its pod.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unit {
     pub execution_id: String,
     /// Empty for a workflow's only unit.
@@ -42,10 +48,13 @@ pub struct Unit {
     pub deadline: Option<Duration>,
     /// What conditions can read besides `passed`/`failed`: `config.x`, `execution.id`, `env.X`.
     pub variables: BTreeMap<String, serde_json::Value>,
+    /// The workflow's `pod` and `job` settings, applied where the backend has pods.
+    #[serde(default)]
+    pub pod: PodSettings,
 }
 
 /// A file to write into the workspace before the steps run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitFile {
     /// Absolute path as the steps see it (under [`WORKSPACE_MOUNT`]).
     pub path: String,
@@ -54,7 +63,7 @@ pub struct UnitFile {
 }
 
 /// A step with everything resolved except its condition, which depends on how earlier steps went.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannedStep {
     /// Place in the tree: `1`, `2/1`, `setup/1`, `after/1`.
     pub path: String,
@@ -76,7 +85,7 @@ pub struct PlannedStep {
 }
 
 /// How to start a step's process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     pub command: Command,
     /// Absolute, as the step sees it.
@@ -85,9 +94,13 @@ pub struct Action {
     pub env: Vec<(String, String)>,
     /// The container image the workflow asks for; recorded, and applied where the backend can.
     pub image: Option<String>,
+    /// The rest of the step's container settings, applied where the backend has containers.
+    #[serde(default)]
+    pub container: ContainerSettings,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// A script for `/bin/sh -c`, run with `set -e` first as Testkube does.
     Shell(String),
@@ -95,7 +108,7 @@ pub enum Command {
     Exec { program: String, args: Vec<String> },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Attempts after the first.
     pub count: u32,
@@ -104,14 +117,15 @@ pub struct RetryPolicy {
 }
 
 /// `artifacts`: glob patterns relative to `working_dir` (or absolute).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactRule {
     pub working_dir: String,
     pub patterns: Vec<String>,
 }
 
 /// How a unit ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum UnitOutcome {
     Passed,
     Failed,
@@ -120,10 +134,38 @@ pub enum UnitOutcome {
     TimedOut,
 }
 
+/// Where a step's output goes: the log store ([`LogWriter`]) on the server, the container's
+/// output inside a Kubernetes pod.
+pub trait StepOutput: Send {
+    /// Appends one whole line (see [`LogWriter::append`]).
+    fn append(&mut self, timestamp: TimestampMicros, line: &[u8]) -> logs::Result<()>;
+    /// Appends a chunk of a process's output as read (see [`LogWriter::write_output`]).
+    fn write_output(&mut self, timestamp: TimestampMicros, chunk: &[u8]) -> logs::Result<()>;
+    /// Ends an unfinished last line, if the stream left one.
+    fn finish_output(&mut self, timestamp: TimestampMicros) -> logs::Result<()>;
+    /// Hands what is buffered on.
+    fn flush(&mut self) -> logs::Result<()>;
+}
+
+impl StepOutput for LogWriter {
+    fn append(&mut self, timestamp: TimestampMicros, line: &[u8]) -> logs::Result<()> {
+        LogWriter::append(self, timestamp, line)
+    }
+    fn write_output(&mut self, timestamp: TimestampMicros, chunk: &[u8]) -> logs::Result<()> {
+        LogWriter::write_output(self, timestamp, chunk)
+    }
+    fn finish_output(&mut self, timestamp: TimestampMicros) -> logs::Result<()> {
+        LogWriter::finish_output(self, timestamp)
+    }
+    fn flush(&mut self) -> logs::Result<()> {
+        LogWriter::flush(self)
+    }
+}
+
 /// Where a backend reports what happens to the steps of a unit.
 pub trait UnitSink: Send + Sync {
     /// Opens (or reopens, for a retry) the log of a step.
-    fn log(&self, step_path: &str) -> logs::Result<LogWriter>;
+    fn log(&self, step_path: &str) -> logs::Result<Box<dyn StepOutput>>;
     /// A step began (or began another attempt).
     fn step_started(&self, record: &StepRecord);
     /// A step reached a terminal status, or was skipped.

@@ -22,9 +22,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Action, ArtifactRule, PlannedStep, Unit, UnitOutcome, UnitSink};
+use super::{Action, ArtifactRule, PlannedStep, StepOutput, Unit, UnitOutcome, UnitSink};
 use crate::execution::{StepRecord, StepStatus, now_micros};
-use crate::logs::LogWriter;
 use crate::plan::PlanScope;
 use crate::spec::expr::{self, Scope};
 
@@ -468,7 +467,7 @@ pub fn note(log: &mut StepLog<'_>, text: &str) {
 pub struct StepLog<'a> {
     sink: &'a dyn UnitSink,
     path: &'a str,
-    writer: Option<LogWriter>,
+    writer: Option<Box<dyn StepOutput>>,
     problem: Option<String>,
 }
 
@@ -482,7 +481,7 @@ impl<'a> StepLog<'a> {
         }
     }
 
-    fn writer(&mut self) -> Option<&mut LogWriter> {
+    fn writer(&mut self) -> Option<&mut Box<dyn StepOutput>> {
         if self.writer.is_none() && self.problem.is_none() {
             match self.sink.log(self.path) {
                 Ok(writer) => self.writer = Some(writer),
@@ -508,7 +507,7 @@ impl<'a> StepLog<'a> {
         }
     }
 
-    /// Appends a chunk of output as read (see [`LogWriter::write_output`]).
+    /// Appends a chunk of output as read (see [`crate::logs::LogWriter::write_output`]).
     pub fn write_output(&mut self, timestamp: crate::execution::TimestampMicros, chunk: &[u8]) {
         if chunk.is_empty() {
             return;

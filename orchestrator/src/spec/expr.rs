@@ -27,6 +27,21 @@ pub struct Expr {
     ast: Ast,
 }
 
+/// An expression travels as its source text (to the runner in a Kubernetes pod) and is parsed
+/// again on arrival.
+impl serde::Serialize for Expr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Expr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        Expr::parse(&source).map_err(serde::de::Error::custom)
+    }
+}
+
 /// What went wrong parsing or evaluating an expression.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
