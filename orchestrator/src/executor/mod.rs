@@ -4,6 +4,7 @@
 //! step's `condition`, `optional`, `negative`, `retry` and `timeout` mean is decided once, in
 //! [`steps`], so that every backend behaves the same.
 
+pub mod kubernetes;
 pub mod local;
 mod mountns;
 pub mod sandbox;

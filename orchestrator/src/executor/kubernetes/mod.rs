@@ -1,0 +1,3 @@
+//! The Kubernetes executor: each unit runs as one Pod.
+
+pub mod podplan;
