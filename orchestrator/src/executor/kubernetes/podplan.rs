@@ -21,7 +21,7 @@ use crate::executor::Unit;
 /// Where the `testloop` volume is mounted in every container of a unit's pod.
 pub const POD_DIR: &str = "/.testloop";
 /// Where the unit's ConfigMap is mounted in the init container.
-pub const PLAN_DIR: &str = "/.testloop/plan";
+pub const PLAN_DIR: &str = "/.testloop-plan";
 /// The ConfigMap key holding the [`PodPlan`] as JSON.
 pub const PLAN_KEY: &str = "plan.json";
 /// The runner binary, as copied by the init container.

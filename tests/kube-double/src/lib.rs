@@ -1,0 +1,1 @@
+//! A test double of the Kubernetes API server that plays the kubelet with local processes.
