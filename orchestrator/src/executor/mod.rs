@@ -189,6 +189,9 @@ pub enum ExecutorError {
     /// A `content.files` entry could not be written.
     #[error("failed to write content file {path}: {reason}")]
     ContentFile { path: String, reason: String },
+    /// The unit's pod could not be built or created.
+    #[error("{0}")]
+    Kubernetes(String),
 }
 
 /// A backend that runs units.

@@ -1,3 +1,6 @@
 //! The Kubernetes executor: each unit runs as one Pod.
 
+pub mod cluster;
 pub mod podplan;
+pub mod pods;
+pub mod status;
