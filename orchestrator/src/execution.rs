@@ -160,7 +160,28 @@ pub struct ExecutionRecord {
     /// A re-run of only the steps that did not pass in `rerun_of`; the others are skipped.
     #[serde(default)]
     pub only_failed: bool,
+    /// Where it ran.
+    #[serde(default)]
+    pub executor: ExecutorKind,
 }
+
+/// Which backend runs an execution's units.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutorKind {
+    /// Child processes on the machine testloop runs on.
+    #[default]
+    Local,
+    /// One pod per unit in the configured cluster.
+    Kubernetes,
+}
+
+status_text!(ExecutorKind {
+    Local => "local",
+    Kubernetes => "kubernetes",
+});
 
 /// One step's result as stored. `path` is the step's place in the tree (`2`, `2/1`); the log of a
 /// step is addressed by the same path.

@@ -15,7 +15,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::diff::executions::ExecutionDiff;
-use crate::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros};
+use crate::execution::{
+    ExecutionRecord, ExecutionStatus, ExecutorKind, StepRecord, Trigger, now_micros,
+};
 use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
 use crate::executor::{Executor, StepOutput, Unit, UnitOutcome, UnitSink};
@@ -81,6 +83,11 @@ pub enum Error {
     /// No workflow by that name.
     #[error("no workflow named `{0}`")]
     WorkflowNotFound(String),
+    /// The execution asks for an executor this server was not started with.
+    #[error(
+        "the {0} executor is not configured: start testloop with `--executor kubernetes` (and          `--kubeconfig`/`--context` unless it runs in the cluster)"
+    )]
+    ExecutorNotConfigured(ExecutorKind),
     /// A file or directory under the data directory could not be used.
     #[error("failed to use {path}: {source}")]
     Io {
@@ -93,10 +100,26 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where state lives and how units run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OrchestratorConfig {
     pub data_dir: PathBuf,
     pub sandbox: SandboxMode,
+    /// The Kubernetes executor, when a cluster is configured.
+    pub kubernetes: Option<Arc<dyn Executor>>,
+    /// Where executions run unless they ask otherwise.
+    pub default_executor: ExecutorKind,
+}
+
+impl OrchestratorConfig {
+    /// Local execution only, the zero-setup default.
+    pub fn local(data_dir: PathBuf, sandbox: SandboxMode) -> Self {
+        Self {
+            data_dir,
+            sandbox,
+            kubernetes: None,
+            default_executor: ExecutorKind::Local,
+        }
+    }
 }
 
 /// A request to run a stored workflow.
@@ -106,6 +129,8 @@ pub struct RunRequest {
     /// Config values as typed (`--set name=value`), typed by the workflow's parameters.
     pub config: BTreeMap<String, String>,
     pub trigger: Trigger,
+    /// Where to run it; the server's default when `None`.
+    pub executor: Option<ExecutorKind>,
 }
 
 /// What [`Orchestrator::launch`] starts: a parsed workflow and where it came from.
@@ -120,6 +145,7 @@ struct Launch<'a> {
     /// For a re-run of only failed steps: the steps of the execution it re-runs.
     only_failed: Option<&'a [StepRecord]>,
     failed_tests: &'a [String],
+    executor: Option<ExecutorKind>,
 }
 
 /// A started execution.
@@ -141,7 +167,9 @@ struct Inner {
     data_dir: PathBuf,
     store: Arc<Store>,
     logs: LogStore,
-    executor: Arc<dyn Executor>,
+    local: Arc<dyn Executor>,
+    kubernetes: Option<Arc<dyn Executor>>,
+    default_executor: ExecutorKind,
     events: broadcast::Sender<RunEvent>,
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -161,7 +189,9 @@ impl Orchestrator {
             inner: Arc::new(Inner {
                 logs: LogStore::new(data_dir.join("logs")),
                 store: Arc::new(store),
-                executor: Arc::new(LocalExecutor::new(config.sandbox)),
+                local: Arc::new(LocalExecutor::new(config.sandbox)),
+                kubernetes: config.kubernetes,
+                default_executor: config.default_executor,
                 events,
                 running: Mutex::new(HashMap::new()),
                 data_dir,
@@ -257,6 +287,7 @@ impl Orchestrator {
             rerun_of: None,
             only_failed: None,
             failed_tests: &[],
+            executor: request.executor,
         })
     }
 
@@ -291,6 +322,7 @@ impl Orchestrator {
             rerun_of: Some(record.id),
             only_failed: only_failed.then_some(steps.as_slice()),
             failed_tests: &failed_tests,
+            executor: Some(record.executor),
         })
     }
 
@@ -309,7 +341,25 @@ impl Orchestrator {
         Ok(names)
     }
 
+    /// Where executions run unless they ask otherwise, and whether Kubernetes is configured.
+    pub fn executors(&self) -> (ExecutorKind, bool) {
+        (self.inner.default_executor, self.inner.kubernetes.is_some())
+    }
+
+    fn executor(&self, kind: ExecutorKind) -> Result<Arc<dyn Executor>> {
+        match kind {
+            ExecutorKind::Local => Ok(Arc::clone(&self.inner.local)),
+            ExecutorKind::Kubernetes => self
+                .inner
+                .kubernetes
+                .clone()
+                .ok_or(Error::ExecutorNotConfigured(kind)),
+        }
+    }
+
     fn launch(&self, launch: Launch<'_>) -> Result<RunHandle> {
+        let executor_kind = launch.executor.unwrap_or(self.inner.default_executor);
+        let executor = self.executor(executor_kind)?;
         let id = ulid::Ulid::new().to_string();
         let mut plan = plan::plan(
             launch.workflow,
@@ -350,6 +400,7 @@ impl Orchestrator {
             error: None,
             only_failed: launch.only_failed.is_some(),
             rerun_of: launch.rerun_of,
+            executor: executor_kind,
         };
         self.inner.store.insert_execution(&record)?;
 
@@ -375,7 +426,7 @@ impl Orchestrator {
                 recorder: Recorder::start(Arc::clone(&inner.store), inner.events.clone()),
             };
             let workspace = unit.workspace.clone();
-            let outcome = inner.executor.run(unit, &sink, cancel).await;
+            let outcome = executor.run(unit, &sink, cancel).await;
             // Every step record is written before the execution's final status.
             sink.recorder.finish();
             let (status, error) = match outcome {

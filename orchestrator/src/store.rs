@@ -18,7 +18,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::execution::{
-    ExecutionRecord, ExecutionStatus, StepRecord, StepStatus, TimestampMicros, Trigger, now_micros,
+    ExecutionRecord, ExecutionStatus, ExecutorKind, StepRecord, StepStatus, TimestampMicros,
+    Trigger, now_micros,
 };
 use crate::results::logscan::Counts;
 use crate::results::{TestCase, TestStatus};
@@ -140,6 +141,12 @@ pub const MIGRATIONS: &[Migration] = &[
                 PRIMARY KEY (execution_id, seq)
             ) WITHOUT ROWID;
             CREATE INDEX test_cases_by_status ON test_cases(execution_id, status, seq);
+        ",
+    },
+    Migration {
+        description: "the executor each execution ran on",
+        sql: "
+            ALTER TABLE executions ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
         ",
     },
 ];
@@ -598,8 +605,9 @@ impl Store {
             .map_err(|e| corrupt(format!("config of execution {}", record.id))(Box::new(e)))?;
         self.conn().execute(
             "INSERT INTO executions (id, workflow, workflow_version, snapshot, config, trigger,
-                 status, created_at, started_at, finished_at, error, rerun_of, only_failed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 status, created_at, started_at, finished_at, error, rerun_of, only_failed,
+                 executor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 record.id,
                 record.workflow,
@@ -614,6 +622,7 @@ impl Store {
                 record.error,
                 record.rerun_of,
                 record.only_failed,
+                record.executor.as_str(),
             ],
         )?;
         Ok(())
@@ -1234,7 +1243,7 @@ fn to_u32(n: i64, what: impl FnOnce() -> String) -> Result<u32> {
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow, workflow_version, snapshot, config, trigger, \
-     status, created_at, started_at, finished_at, error, rerun_of, only_failed";
+     status, created_at, started_at, finished_at, error, rerun_of, only_failed, executor";
 
 /// An execution row before its text columns are parsed (parsing errors are ours, not SQLite's).
 struct RawExecution {
@@ -1251,6 +1260,7 @@ struct RawExecution {
     error: Option<String>,
     rerun_of: Option<String>,
     only_failed: bool,
+    executor: String,
 }
 
 impl RawExecution {
@@ -1269,6 +1279,7 @@ impl RawExecution {
             error: r.get(10)?,
             rerun_of: r.get(11)?,
             only_failed: r.get(12)?,
+            executor: r.get(13)?,
         })
     }
 
@@ -1285,6 +1296,10 @@ impl RawExecution {
             .parse::<ExecutionStatus>()
             .map_err(|e| corrupt(what("status"))(Box::new(e)))?;
         let workflow_version = to_u32(self.workflow_version, || what("workflow version"))?;
+        let executor = self
+            .executor
+            .parse::<ExecutorKind>()
+            .map_err(|e| corrupt(what("executor"))(Box::new(e)))?;
         Ok(ExecutionRecord {
             id: self.id,
             workflow: self.workflow,
@@ -1299,6 +1314,7 @@ impl RawExecution {
             error: self.error,
             rerun_of: self.rerun_of,
             only_failed: self.only_failed,
+            executor,
         })
     }
 }

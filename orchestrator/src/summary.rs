@@ -322,6 +322,7 @@ mod tests {
             error: None,
             rerun_of: None,
             only_failed: false,
+            executor: Default::default(),
         }
     }
 

@@ -60,6 +60,7 @@ fn execution(id: &str, status: ExecutionStatus, level: &str, snapshot: &str) -> 
         error: None,
         rerun_of: None,
         only_failed: false,
+        executor: Default::default(),
     }
 }
 

@@ -51,6 +51,7 @@ impl History {
                 error: None,
                 rerun_of: None,
                 only_failed: false,
+                executor: Default::default(),
             })
             .unwrap();
         let source = if junit { "junit.xml" } else { "log:1" };

@@ -44,6 +44,7 @@ fn execution(id: &str, workflow: &str, status: ExecutionStatus) -> ExecutionReco
         error: None,
         rerun_of: None,
         only_failed: false,
+        executor: Default::default(),
     }
 }
 

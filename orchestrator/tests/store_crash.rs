@@ -72,6 +72,7 @@ fn child(dir: &Path) -> ! {
                 error: None,
                 rerun_of: None,
                 only_failed: false,
+                executor: Default::default(),
             })
             .expect("child: insert");
         for s in 1..=3 {

@@ -163,6 +163,9 @@ pub struct ServeArgs {
     /// How the workspace appears at /data: auto, namespace, bwrap or none.
     #[arg(long, env = "TESTLOOP_SANDBOX", default_value = "auto")]
     pub sandbox: String,
+
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +186,9 @@ pub struct RunArgs {
     #[arg(long, env = "TESTLOOP_SANDBOX", default_value = "auto")]
     pub sandbox: String,
 
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
+
     /// Lines of the failing step's log printed at the end.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub failure_lines: u64,
@@ -202,6 +208,9 @@ pub struct RerunArgs {
     /// How the workspace appears at /data: auto, namespace, bwrap or none.
     #[arg(long, env = "TESTLOOP_SANDBOX", default_value = "auto")]
     pub sandbox: String,
+
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
 
     /// Lines of the failing step's log printed at the end.
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -362,4 +371,72 @@ mod tests {
             "{help}"
         );
     }
+}
+
+/// Where executions run: this machine, or a Kubernetes cluster.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Executor")]
+pub struct ExecutorArgs {
+    /// Where executions run unless they ask otherwise: `local` (child processes here) or
+    /// `kubernetes` (one pod per unit).
+    #[arg(long = "executor", env = "TESTLOOP_EXECUTOR", value_enum, default_value_t = ExecutorChoice::Local)]
+    pub kind: ExecutorChoice,
+
+    /// The kubeconfig to use [default: $KUBECONFIG, ~/.kube/config, else the in-cluster
+    /// ServiceAccount]. Giving it (or --context) also makes `kubernetes` available per run.
+    #[arg(long, env = "TESTLOOP_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context [default: its current context].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Where test pods run [default: the context's namespace, else `default`].
+    #[arg(long, env = "TESTLOOP_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Keep the pods of units that did not pass (for `kubectl describe` and `kubectl logs`);
+    /// their ConfigMaps go with them when you delete them.
+    #[arg(long)]
+    pub keep_failed_pods: bool,
+
+    /// The image whose `testloop` binary each test pod's init container copies in.
+    #[arg(long, env = "TESTLOOP_TOOLKIT_IMAGE", value_name = "IMAGE")]
+    pub toolkit_image: Option<String>,
+
+    /// Where the testloop binary is in the toolkit image [default: /testloop].
+    #[arg(
+        long,
+        env = "TESTLOOP_TOOLKIT_BINARY",
+        value_name = "PATH",
+        hide = true
+    )]
+    pub toolkit_binary: Option<String>,
+
+    /// The image for steps that name none.
+    #[arg(long, env = "TESTLOOP_DEFAULT_IMAGE", value_name = "IMAGE")]
+    pub default_image: Option<String>,
+
+    /// The ServiceAccount test pods run as when the workflow names none.
+    #[arg(long, env = "TESTLOOP_RUNNER_SERVICE_ACCOUNT", value_name = "NAME")]
+    pub runner_service_account: Option<String>,
+
+    /// Seconds a pod may stay unschedulable before its unit fails.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub schedule_timeout: u64,
+}
+
+impl ExecutorArgs {
+    /// Whether a cluster is to be connected to.
+    pub fn wants_kubernetes(&self) -> bool {
+        self.kind == ExecutorChoice::Kubernetes
+            || self.kubeconfig.is_some()
+            || self.context.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorChoice {
+    Local,
+    Kubernetes,
 }

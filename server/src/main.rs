@@ -1,6 +1,7 @@
 //! `testloop`: the command line over the orchestrator, and the MCP server (`testloop serve`).
 
 mod cli;
+mod kube;
 mod progress;
 mod serve;
 
@@ -11,7 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, Trigger};
+use testloop_orchestrator::execution::{
+    ExecutionRecord, ExecutionStatus, ExecutorKind, StepRecord, Trigger,
+};
 use testloop_orchestrator::executor::sandbox::SandboxMode;
 use testloop_orchestrator::logs::LogLine;
 use testloop_orchestrator::results::TestStatus;
@@ -107,12 +110,32 @@ fn default_data_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/testloop"))
 }
 
+/// Opens the data directory for commands that run nothing.
 fn open(data_dir: &Path, sandbox: SandboxMode) -> Result<Orchestrator> {
-    Orchestrator::open(OrchestratorConfig {
-        data_dir: data_dir.to_path_buf(),
-        sandbox,
-    })
-    .with_context(|| format!("cannot open the data directory {}", data_dir.display()))
+    open_with(OrchestratorConfig::local(data_dir.to_path_buf(), sandbox))
+}
+
+fn open_with(config: OrchestratorConfig) -> Result<Orchestrator> {
+    let data_dir = config.data_dir.clone();
+    Orchestrator::open(config)
+        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))
+}
+
+/// Opens the data directory with the executors `args` ask for, connecting to the cluster when
+/// Kubernetes is among them.
+async fn open_for_runs(
+    data_dir: &Path,
+    sandbox: SandboxMode,
+    args: &cli::ExecutorArgs,
+) -> Result<Orchestrator> {
+    let mut config = OrchestratorConfig::local(data_dir.to_path_buf(), sandbox);
+    if args.wants_kubernetes() {
+        config.kubernetes = Some(kube::executor(args).await?);
+    }
+    if args.kind == cli::ExecutorChoice::Kubernetes {
+        config.default_executor = ExecutorKind::Kubernetes;
+    }
+    open_with(config)
 }
 
 fn print_problems(file: &Path, problems: &[Problem]) {
@@ -156,7 +179,7 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
         .sandbox
         .parse()
         .map_err(|message: String| anyhow::anyhow!(message))?;
-    let orchestrator = open(data_dir, sandbox)?;
+    let orchestrator = open_for_runs(data_dir, sandbox, &args.executor).await?;
     let file = Path::new(&args.target);
     let workflow_name = if file.is_file() {
         let parsed = match spec::parse_file(file) {
@@ -201,6 +224,7 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
         workflow: workflow_name.clone(),
         config,
         trigger: Trigger::Cli,
+        executor: None,
     }) {
         Ok(handle) => handle,
         Err(error) => {
@@ -221,7 +245,7 @@ async fn rerun(data_dir: &Path, args: cli::RerunArgs) -> Result<ExitCode> {
         .sandbox
         .parse()
         .map_err(|message: String| anyhow::anyhow!(message))?;
-    let orchestrator = open(data_dir, sandbox)?;
+    let orchestrator = open_for_runs(data_dir, sandbox, &args.executor).await?;
     let handle = match orchestrator.rerun(&args.execution, Trigger::Cli, args.only_failed) {
         Ok(handle) => handle,
         Err(error) => {

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use testloop_orchestrator::execution::{
-    ExecutionRecord, ExecutionStatus, StepRecord, Trigger, now_micros,
+    ExecutionRecord, ExecutionStatus, ExecutorKind, StepRecord, Trigger, now_micros,
 };
 use testloop_orchestrator::results::TestStatus;
 use testloop_orchestrator::run::{RunEvent, RunRequest};
@@ -72,6 +72,11 @@ pub struct RunWorkflowArgs {
     /// progress notifications report steps as they start and finish while waiting.
     #[serde(default)]
     pub wait_seconds: u64,
+    /// Where to run it: `local` (processes on the server's machine) or `kubernetes` (one pod per
+    /// unit in the server's cluster, when it was started with one). Default: the server's
+    /// `--executor`.
+    #[serde(default)]
+    pub executor: Option<ExecutorKind>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -299,6 +304,7 @@ impl TestloopServer {
             workflow: args.name,
             config: config_text(args.config),
             trigger: Trigger::Mcp,
+            executor: args.executor,
         })?;
         // Dropping `handle.done` detaches the run: it finishes on its own.
         self.wait_and_report(&handle.id, handle.events, args.wait_seconds, &context)

@@ -43,10 +43,10 @@ impl ClientHandler for Watcher {
 }
 
 fn orchestrator(dir: &tempfile::TempDir) -> Orchestrator {
-    Orchestrator::open(OrchestratorConfig {
-        data_dir: dir.path().to_path_buf(),
-        sandbox: SandboxMode::Auto,
-    })
+    Orchestrator::open(OrchestratorConfig::local(
+        dir.path().to_path_buf(),
+        SandboxMode::Auto,
+    ))
     .unwrap()
 }
 

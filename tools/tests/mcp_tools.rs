@@ -557,6 +557,7 @@ async fn rerun_uses_the_same_version_and_config() {
             workflow: "versioned".to_owned(),
             config: [("word".to_owned(), "custom".to_owned())].into(),
             trigger: testloop_orchestrator::execution::Trigger::Cli,
+            executor: None,
         })
         .unwrap();
     let original = handle.id.clone();

@@ -24,10 +24,10 @@ spec:
 #[tokio::test]
 async fn workflows_executions_and_logs_are_listed_and_read() {
     let dir = tempfile::tempdir().unwrap();
-    let orchestrator = Orchestrator::open(OrchestratorConfig {
-        data_dir: dir.path().to_path_buf(),
-        sandbox: SandboxMode::Auto,
-    })
+    let orchestrator = Orchestrator::open(OrchestratorConfig::local(
+        dir.path().to_path_buf(),
+        SandboxMode::Auto,
+    ))
     .unwrap();
     let parsed = spec::parse(WORKFLOW).unwrap().remove(0);
     orchestrator.save_workflow(&parsed).unwrap();
@@ -36,6 +36,7 @@ async fn workflows_executions_and_logs_are_listed_and_read() {
             workflow: "resourceful".into(),
             config: Default::default(),
             trigger: Trigger::Mcp,
+            executor: None,
         })
         .unwrap();
     let record = tokio::time::timeout(Duration::from_secs(60), handle.done)

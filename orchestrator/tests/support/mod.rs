@@ -70,11 +70,8 @@ impl Finished {
 }
 
 pub fn open(dir: &tempfile::TempDir, sandbox: SandboxMode) -> Orchestrator {
-    Orchestrator::open(OrchestratorConfig {
-        data_dir: dir.path().to_path_buf(),
-        sandbox,
-    })
-    .expect("open orchestrator")
+    Orchestrator::open(OrchestratorConfig::local(dir.path().to_path_buf(), sandbox))
+        .expect("open orchestrator")
 }
 
 pub fn save(orchestrator: &Orchestrator, yaml: &str) -> String {
@@ -106,6 +103,7 @@ pub fn start(
             .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect::<BTreeMap<_, _>>(),
         trigger: Trigger::Cli,
+        executor: None,
     })
 }
 

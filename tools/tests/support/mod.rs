@@ -49,10 +49,10 @@ pub struct Answer {
 impl Harness {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let orchestrator = Orchestrator::open(OrchestratorConfig {
-            data_dir: dir.path().to_path_buf(),
-            sandbox: SandboxMode::Auto,
-        })
+        let orchestrator = Orchestrator::open(OrchestratorConfig::local(
+            dir.path().to_path_buf(),
+            SandboxMode::Auto,
+        ))
         .expect("open orchestrator");
         let server = TestloopServer::new(orchestrator.clone());
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);

@@ -35,35 +35,37 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String), Conne
         context: options.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match &options.kubeconfig {
-        Some(path) => {
-            let kubeconfig =
-                Kubeconfig::read_from(path).map_err(|error| ConnectError::Kubeconfig {
-                    path: path.clone(),
-                    message: error.to_string(),
-                })?;
-            Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+    let config =
+        match &options.kubeconfig {
+            Some(path) => {
+                let kubeconfig =
+                    Kubeconfig::read_from(path).map_err(|error| ConnectError::Kubeconfig {
+                        path: path.clone(),
+                        message: error.to_string(),
+                    })?;
+                Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+                    .await
+                    .map_err(|error| ConnectError::Kubeconfig {
+                        path: path.clone(),
+                        message: error.to_string(),
+                    })?
+            }
+            None if options.context.is_some() => Config::from_kubeconfig(&kube_options)
                 .await
-                .map_err(|error| ConnectError::Kubeconfig {
-                    path: path.clone(),
+                .map_err(|error| ConnectError::NoConfig {
                     message: error.to_string(),
-                })?
-        }
-        None if options.context.is_some() => Config::from_kubeconfig(&kube_options)
-            .await
-            .map_err(|error| ConnectError::NoConfig {
-                message: error.to_string(),
-            })?,
-        None => Config::infer()
-            .await
-            .map_err(|error| ConnectError::NoConfig {
-                message: error.to_string(),
-            })?,
-    };
+                })?,
+            None => Config::infer()
+                .await
+                .map_err(|error| ConnectError::NoConfig {
+                    message: error.to_string(),
+                })?,
+        };
     let namespace = options
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = Client::try_from(config).map_err(|error| ConnectError::Client(error.to_string()))?;
+    let client =
+        Client::try_from(config).map_err(|error| ConnectError::Client(error.to_string()))?;
     Ok((client, namespace))
 }

@@ -173,7 +173,9 @@ pub fn killed_reason(
             reason, exit_code, ..
         } if reason == "OOMKilled" => match memory_limit {
             Some(limit) => {
-                format!("OOMKilled: the container ran out of memory (limit {limit}); exit code {exit_code}")
+                format!(
+                    "OOMKilled: the container ran out of memory (limit {limit}); exit code {exit_code}"
+                )
             }
             None => format!("OOMKilled: the container ran out of memory; exit code {exit_code}"),
         },
