@@ -1,6 +1,7 @@
 //! `testloop`: the command line over the orchestrator, and the MCP server (`testloop serve`).
 
 mod cli;
+mod pod;
 mod progress;
 mod serve;
 
@@ -80,6 +81,12 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // The pod commands have no data directory (nor, often, a HOME).
+    match cli.command {
+        Command::PodInit => return pod::init(),
+        Command::PodRun(args) => return pod::run(args.container).await,
+        _ => {}
+    }
     let data_dir = match cli.data_dir {
         Some(dir) => dir,
         None => default_data_dir()?,
@@ -94,6 +101,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => diff(&data_dir, args).await,
         Command::Flaky(args) => flaky(&data_dir, args),
         Command::Serve(args) => serve::serve(&data_dir, args).await,
+        Command::PodInit | Command::PodRun(_) => unreachable!("handled above"),
     }
 }
 
