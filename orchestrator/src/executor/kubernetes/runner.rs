@@ -701,6 +701,10 @@ impl StepOutput for PodStepOutput {
         let nonce = &self.shared.reporter.0.nonce;
         let mut out = self.shared.reporter.output();
         LineSplitter::append(line, |piece| out.line(nonce, &self.step, piece));
+        // Whole lines are testloop's own notes (a timeout, a retry), rare and worth seeing at once:
+        // the walker flushes after each chunk of output, not after a note.
+        let result = out.writer.flush();
+        out.keep(result);
         out.result()
     }
 
