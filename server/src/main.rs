@@ -81,15 +81,11 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    // The pod commands have no data directory (nor, often, a HOME).
-    match cli.command {
-        Command::PodInit => return pod::init(),
-        Command::PodRun(args) => return pod::run(args.container).await,
-        _ => {}
-    }
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir()?,
+    let data_dir = match (&cli.command, cli.data_dir) {
+        // The runner in a pod has no data directory (nor, often, a HOME).
+        (Command::PodInit | Command::PodRun(_), _) => PathBuf::new(),
+        (_, Some(dir)) => dir,
+        (_, None) => default_data_dir()?,
     };
     match cli.command {
         Command::Validate(args) => Ok(validate(&args.files)),
@@ -101,7 +97,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => diff(&data_dir, args).await,
         Command::Flaky(args) => flaky(&data_dir, args),
         Command::Serve(args) => serve::serve(&data_dir, args).await,
-        Command::PodInit | Command::PodRun(_) => unreachable!("handled above"),
+        Command::PodInit => pod::init(),
+        Command::PodRun(args) => pod::run(args.container).await,
     }
 }
 
