@@ -718,3 +718,51 @@ fn a_container_without_a_plan_fails_and_says_why() {
     assert_ne!(report.code, Some(0));
     assert!(report.stderr.contains("plan.json"), "{report:?}");
 }
+
+#[test]
+fn init_refuses_a_plan_that_splits_a_retried_step_across_containers() {
+    let body = "steps:\n- name: retried group\n  retry:\n    count: 1\n  steps:\n  - shell: echo a\n  - shell: echo b\n";
+    let pod = Pod::new(body, &["1/2"]);
+    let init = pod.init();
+    assert_ne!(init.code, Some(0), "{init:?}");
+    let errors = init.errors();
+    assert!(
+        errors.len() == 1 && errors[0].contains("retried"),
+        "{init:?}"
+    );
+}
+
+#[test]
+fn as_pid_1_the_runner_reaps_what_steps_leave_behind() {
+    let body = "steps:\n- shell: sleep 30 >/dev/null 2>&1 & echo left\n- shell: sleep 1\n- shell: echo zombies $(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == \"Z\"' | wc -l)\n";
+    let pod = Pod::new(body, &[]);
+    assert_eq!(pod.init().code, Some(0));
+    // A PID namespace of its own makes the runner PID 1, as in its container.
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(probe, Ok(status) if status.success()) {
+        eprintln!("skipped: cannot make a PID namespace here (needs root and unshare)");
+        return;
+    }
+    let run = pod.command(&["pod-run", "--container", "0"]);
+    let mut command = Command::new("unshare");
+    command
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(run.get_program())
+        .args(run.get_args());
+    for (name, value) in run.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let report = Report::of(&mut command);
+    assert_eq!(report.done(), Some(UnitOutcome::Passed), "{report:?}");
+    assert_eq!(
+        report.output["3"],
+        vec![b"zombies 0".to_vec()],
+        "{report:?}"
+    );
+}

@@ -793,7 +793,9 @@ impl Launcher for PodLauncher<'_> {
             },
             Turn::Do if cancel.is_cancelled() => Ended::Aborted,
             Turn::Do => {
+                reap_orphans();
                 let ended = self.local.launch(action, log, deadline, cancel).await;
+                reap_orphans();
                 lock(&self.done).push(Call::Launch {
                     step,
                     ended: ended.clone(),
@@ -838,6 +840,26 @@ impl Launcher for PodLauncher<'_> {
             Turn::Do => delay,
             // Waited already by the container that owns the step's start, or to be waited by it.
             Turn::Replay | Turn::HandedOver => Duration::ZERO,
+        }
+    }
+}
+
+/// Reaps the processes a step left behind that ended since, when the runner is its container's
+/// PID 1: they were handed to it as orphans, and nobody else would reap them. Called around each
+/// step, when the runner has no child of its own (steps run one at a time, and the last one was
+/// waited for), so that no step's exit status can be taken from the launcher. A process killed
+/// with its step's process group may die just after: it is reaped around the next step.
+fn reap_orphans() {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } != 1 {
+        return;
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for any child without blocking; `status` is ours.
+        let reaped = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if reaped <= 0 {
+            break;
         }
     }
 }
