@@ -442,7 +442,7 @@ pub struct LogWriter {
     data_buf: Vec<u8>,
     index_buf: Vec<u8>,
     /// The unfinished last line of a stream fed through [`LogWriter::write_output`].
-    pending: Vec<u8>,
+    pending: LineSplitter,
     /// Length of the data including what is still buffered: the offset of the next line.
     data_len: u64,
     lines: u64,
@@ -485,7 +485,7 @@ impl LogWriter {
             index,
             data_buf: Vec::new(),
             index_buf: Vec::new(),
-            pending: Vec::new(),
+            pending: LineSplitter::default(),
             data_len: view.data_len,
             lines: view.line_count(),
         };
@@ -515,18 +515,7 @@ impl LogWriter {
     /// (a single trailing one is taken as the terminator, not as an empty line) and a line
     /// longer than [`MAX_LINE_BYTES`] is split. Bytes need not be UTF-8.
     pub fn append(&mut self, timestamp: TimestampMicros, line: &[u8]) -> Result<()> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        for piece in line.split(|&b| b == b'\n') {
-            let mut rest = piece;
-            loop {
-                let cut = split_point(rest);
-                self.push_line(timestamp, &rest[..cut]);
-                rest = &rest[cut..];
-                if rest.is_empty() {
-                    break;
-                }
-            }
-        }
+        LineSplitter::append(line, |piece| self.push_line(timestamp, piece));
         if self.data_buf.len() >= WRITE_BUFFER_BYTES {
             self.flush()?;
         }
@@ -537,26 +526,11 @@ impl LogWriter {
     /// trailing `\r` dropped), and an unfinished last line waits for the next chunk or for
     /// [`LogWriter::finish_output`]. This is the fast path for streams: one scan of the chunk.
     pub fn write_output(&mut self, timestamp: TimestampMicros, chunk: &[u8]) -> Result<()> {
-        let mut start = 0;
-        for newline in memchr::memchr_iter(b'\n', chunk) {
-            let line = &chunk[start..newline];
-            start = newline + 1;
-            if self.pending.is_empty() {
-                self.push_output_line(timestamp, line);
-            } else {
-                let mut whole = std::mem::take(&mut self.pending);
-                whole.extend_from_slice(line);
-                self.push_output_line(timestamp, &whole);
-            }
-        }
-        self.pending.extend_from_slice(&chunk[start..]);
-        // A line that never ends is stored in pieces rather than held in memory.
-        while self.pending.len() > MAX_LINE_BYTES {
-            let cut = split_point(&self.pending);
-            let rest = self.pending.split_off(cut);
-            let piece = std::mem::replace(&mut self.pending, rest);
-            self.push_line(timestamp, &piece);
-        }
+        // Taken out for the call so that the closure may borrow the rest of the writer (moving a
+        // `Vec` costs nothing, and its buffer is kept).
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.write_output(chunk, |line| self.push_line(timestamp, line));
+        self.pending = pending;
         if self.data_buf.len() >= WRITE_BUFFER_BYTES {
             self.flush()?;
         }
@@ -565,23 +539,10 @@ impl LogWriter {
 
     /// Stores the unfinished last line of the stream, if any.
     pub fn finish_output(&mut self, timestamp: TimestampMicros) -> Result<()> {
-        if !self.pending.is_empty() {
-            let line = std::mem::take(&mut self.pending);
-            self.push_output_line(timestamp, &line);
-        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.finish_output(|line| self.push_line(timestamp, line));
+        self.pending = pending;
         self.flush()
-    }
-
-    fn push_output_line(&mut self, timestamp: TimestampMicros, line: &[u8]) {
-        let mut rest = line.strip_suffix(b"\r").unwrap_or(line);
-        loop {
-            let cut = split_point(rest);
-            self.push_line(timestamp, &rest[..cut]);
-            rest = &rest[cut..];
-            if rest.is_empty() {
-                break;
-            }
-        }
     }
 
     fn push_line(&mut self, timestamp: TimestampMicros, bytes: &[u8]) {
@@ -647,6 +608,76 @@ fn write_out(file: &mut File, buf: &mut Vec<u8>) -> io::Result<()> {
     };
     buf.drain(..done);
     result
+}
+
+/// The line rules of step output, wherever it is stored (a [`LogWriter`], or a pod's container
+/// output): lines end at `\n`, a line longer than [`MAX_LINE_BYTES`] is cut into several, and a
+/// process's output keeps its unfinished last line until more comes or the stream ends.
+#[derive(Debug, Default)]
+pub(crate) struct LineSplitter {
+    /// The unfinished last line of the stream.
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// The lines of `line` as [`LogWriter::append`] stores them, each handed to `emit`.
+    #[inline]
+    pub(crate) fn append(line: &[u8], mut emit: impl FnMut(&[u8])) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        for piece in line.split(|&b| b == b'\n') {
+            emit_cut(piece, &mut emit);
+        }
+    }
+
+    /// Hands every complete line of `chunk` (after what is pending) to `emit`, without a trailing
+    /// `\r`, and keeps the unfinished rest (see [`LogWriter::write_output`]).
+    #[inline]
+    pub(crate) fn write_output(&mut self, chunk: &[u8], mut emit: impl FnMut(&[u8])) {
+        let mut start = 0;
+        for newline in memchr::memchr_iter(b'\n', chunk) {
+            let line = &chunk[start..newline];
+            start = newline + 1;
+            if self.pending.is_empty() {
+                emit_output_line(line, &mut emit);
+            } else {
+                self.pending.extend_from_slice(line);
+                emit_output_line(&self.pending, &mut emit);
+                self.pending.clear();
+            }
+        }
+        self.pending.extend_from_slice(&chunk[start..]);
+        // A line that never ends is handed on in pieces rather than held in memory.
+        while self.pending.len() > MAX_LINE_BYTES {
+            let cut = split_point(&self.pending);
+            emit(&self.pending[..cut]);
+            self.pending.drain(..cut);
+        }
+    }
+
+    /// Hands the unfinished last line, if any, to `emit`.
+    #[inline]
+    pub(crate) fn finish_output(&mut self, mut emit: impl FnMut(&[u8])) {
+        if !self.pending.is_empty() {
+            emit_output_line(&self.pending, &mut emit);
+            self.pending.clear();
+        }
+    }
+}
+
+fn emit_output_line(line: &[u8], emit: &mut impl FnMut(&[u8])) {
+    emit_cut(line.strip_suffix(b"\r").unwrap_or(line), emit);
+}
+
+/// Hands `line` to `emit` in pieces of at most [`MAX_LINE_BYTES`].
+fn emit_cut(mut rest: &[u8], emit: &mut impl FnMut(&[u8])) {
+    loop {
+        let cut = split_point(rest);
+        emit(&rest[..cut]);
+        rest = &rest[cut..];
+        if rest.is_empty() {
+            break;
+        }
+    }
 }
 
 /// Where to cut `bytes` so that the first part fits in a line: all of it when it fits, else at

@@ -119,6 +119,21 @@ Limits: 4 MiB per message; 64 sessions and 64 requests in flight at once (503 be
 SIGTERM or Ctrl-C: finish the requests in flight (up to 10s), then stop (twice: quit at once).
 Executions still running when serving ends are aborted and recorded.")]
     Serve(ServeArgs),
+
+    /// Inside a unit's pod, in the init container: prepare the pod for the runner.
+    #[command(hide = true)]
+    PodInit,
+
+    /// Inside a unit's pod: run one step container's share of the unit.
+    #[command(hide = true)]
+    PodRun(PodRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PodRunArgs {
+    /// The index of this container among the pod's step containers.
+    #[arg(long)]
+    pub container: usize,
 }
 
 /// How `testloop serve` talks to its client.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod kube;
+mod pod;
 mod progress;
 mod serve;
 
@@ -83,9 +84,11 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir()?,
+    let data_dir = match (&cli.command, cli.data_dir) {
+        // The runner in a pod has no data directory (nor, often, a HOME).
+        (Command::PodInit | Command::PodRun(_), _) => PathBuf::new(),
+        (_, Some(dir)) => dir,
+        (_, None) => default_data_dir()?,
     };
     match cli.command {
         Command::Validate(args) => Ok(validate(&args.files)),
@@ -97,6 +100,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => diff(&data_dir, args).await,
         Command::Flaky(args) => flaky(&data_dir, args),
         Command::Serve(args) => serve::serve(&data_dir, args).await,
+        Command::PodInit => pod::init(),
+        Command::PodRun(args) => pod::run(args.container).await,
     }
 }
 

@@ -66,17 +66,9 @@ impl Executor for LocalExecutor {
         let sandbox = Sandbox::start(self.sandbox, &unit.workspace)?;
         tracing::debug!(mode = %sandbox.mode(), unit = %unit.path, "sandbox ready");
         for file in &unit.files {
-            write_content_file(&sandbox, file)?;
+            write_content_file(&sandbox, &file.path, file.content.as_bytes(), file.mode)?;
         }
-        let launcher = LocalLauncher {
-            sandbox: &sandbox,
-            artifacts_dir: &unit.artifacts_dir,
-            output_buffer: std::sync::Mutex::new(Vec::new()),
-            stdin: std::fs::File::open("/dev/null")
-                .map(OwnedFd::from)
-                .map_err(|e| format!("cannot open /dev/null: {e}")),
-            handled_signals: handled_signals(),
-        };
+        let launcher = LocalLauncher::new(&sandbox, &unit.artifacts_dir);
         Ok(steps::run_unit(&unit, &launcher, sink, &cancel).await)
     }
 
@@ -85,22 +77,28 @@ impl Executor for LocalExecutor {
     }
 }
 
-fn write_content_file(sandbox: &Sandbox, file: &super::UnitFile) -> Result<(), ExecutorError> {
+/// Writes a `content.files` entry at `path` (as the steps see it, under [`WORKSPACE_MOUNT`]).
+pub(crate) fn write_content_file(
+    sandbox: &Sandbox,
+    path: &str,
+    content: &[u8],
+    mode: Option<u32>,
+) -> Result<(), ExecutorError> {
     let error = |reason: String| ExecutorError::ContentFile {
-        path: file.path.clone(),
+        path: path.to_owned(),
         reason,
     };
-    if !is_under_workspace(&file.path) {
+    if !is_under_workspace(path) {
         return Err(error(format!(
-            "the local executor writes content files only under {WORKSPACE_MOUNT}"
+            "content files are written only under {WORKSPACE_MOUNT}"
         )));
     }
-    let host = sandbox.host_path(&file.path);
+    let host = sandbox.host_path(path);
     if let Some(parent) = host.parent() {
         std::fs::create_dir_all(parent).map_err(|e| error(e.to_string()))?;
     }
-    std::fs::write(&host, &file.content).map_err(|e| error(e.to_string()))?;
-    if let Some(mode) = file.mode {
+    std::fs::write(&host, content).map_err(|e| error(e.to_string()))?;
+    if let Some(mode) = mode {
         std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))
             .map_err(|e| error(e.to_string()))?;
     }
@@ -114,7 +112,8 @@ fn is_under_workspace(path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|part| part == ".."))
 }
 
-struct LocalLauncher<'a> {
+/// Starts steps as child processes in `sandbox`; also the runner's launcher inside a pod.
+pub(crate) struct LocalLauncher<'a> {
     sandbox: &'a Sandbox,
     artifacts_dir: &'a Path,
     /// The buffer step output is read into, allocated with the first output of the unit and
@@ -127,6 +126,22 @@ struct LocalLauncher<'a> {
     /// The signals with a handler in this process, looked up once for the unit (see
     /// [`handled_signals`]).
     handled_signals: SignalSet,
+}
+
+impl<'a> LocalLauncher<'a> {
+    /// A launcher for one unit. Signal handlers must be in place before (see
+    /// [`handled_signals`]).
+    pub(crate) fn new(sandbox: &'a Sandbox, artifacts_dir: &'a Path) -> Self {
+        Self {
+            sandbox,
+            artifacts_dir,
+            output_buffer: std::sync::Mutex::new(Vec::new()),
+            stdin: std::fs::File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| format!("cannot open /dev/null: {e}")),
+            handled_signals: handled_signals(),
+        }
+    }
 }
 
 #[async_trait]

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,8 +28,10 @@ use crate::execution::{StepRecord, StepStatus, now_micros};
 use crate::plan::PlanScope;
 use crate::spec::expr::{self, Scope};
 
-/// How a step's process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a step's process ended. Serializable, because the runner in a pod keeps what its steps did
+/// for the containers after it (see [`super::kubernetes::runner`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Ended {
     Exited(i32),
     Signaled(i32),
@@ -54,6 +57,13 @@ pub trait Launcher: Send + Sync {
     /// `log`. Returns a problem worth failing the step for, if any.
     async fn collect_artifacts(&self, rule: &ArtifactRule, log: &mut StepLog<'_>)
     -> Option<String>;
+
+    /// How much of the `delay` of the step at `step_path` to wait before it starts: all of it,
+    /// unless the backend replays a step that already waited elsewhere (the runner of a later
+    /// container in a pod).
+    fn delay(&self, _step_path: &str, delay: Duration) -> Duration {
+        delay
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +229,7 @@ impl<'a> Walker<'a> {
 
         if let Some(delay) = step.delay {
             self.sink.step_started(&record);
+            let delay = self.launcher.delay(&step.path, delay);
             if !self.pause(delay).await {
                 return self.finish_stopped(step, record);
             }
@@ -532,6 +543,11 @@ impl<'a> StepLog<'a> {
             let result = writer.flush();
             self.keep(result);
         }
+    }
+
+    /// The path of the step this log belongs to.
+    pub fn path(&self) -> &str {
+        self.path
     }
 
     /// The first thing that went wrong opening or writing the log.

@@ -3,4 +3,6 @@
 pub mod cluster;
 pub mod podplan;
 pub mod pods;
+pub mod protocol;
+pub mod runner;
 pub mod status;
