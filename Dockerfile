@@ -32,7 +32,9 @@ RUN mkdir /skeleton \
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 # musl-tools: the musl C compiler (x86_64-linux-musl-gcc). rusqlite is `bundled` (SQLite is
 # compiled from C) and kube's rustls uses `ring` (C and assembly), so both need a C compiler for
-# the musl target; cc-rs finds it by that name.
+# the musl target; cc-rs finds it by that name. Not pinned to a version (DL3008): it only builds,
+# never reaches the image, and the Debian release is pinned by the base image's tag.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*

@@ -25,6 +25,8 @@ const EXECUTOR_ROLE: &str = "testloop-executor";
 const IMAGE_USER: i64 = 65532;
 
 /// One document of a file in `deploy/`, typed by its `kind`.
+// A dozen values in a test: boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Object {
     Namespace(Namespace),
@@ -195,8 +197,9 @@ fn server_deployment(documents: &[Document]) -> &Deployment {
 fn pod_spec(deployment: &Deployment) -> &PodSpec {
     deployment
         .spec
+        .template
+        .spec
         .as_ref()
-        .and_then(|spec| spec.template.spec.as_ref())
         .expect("the Deployment has a pod template")
 }
 
@@ -293,7 +296,10 @@ fn every_document_is_a_known_kind_with_only_known_fields() {
             Object::Service(o) => &o.metadata.namespace,
         };
         assert!(
-            matches!(namespace.as_deref(), Some(SERVER_NAMESPACE | RUNS_NAMESPACE)),
+            matches!(
+                namespace.as_deref(),
+                Some(SERVER_NAMESPACE | RUNS_NAMESPACE)
+            ),
             "{}: namespace {namespace:?}",
             document.origin
         );
@@ -342,7 +348,7 @@ fn kustomization_lists_every_manifest_file() {
 fn both_namespaces_enforce_the_restricted_pod_security_standard() {
     let documents = documents();
     for name in [SERVER_NAMESPACE, RUNS_NAMESPACE] {
-        let namespace = find!(documents, Namespace, None, name);
+        let namespace = find!(documents, Namespace, None::<&str>, name);
         let labels = namespace.metadata.labels.clone().unwrap_or_default();
         for mode in ["enforce", "warn", "audit"] {
             assert_eq!(
@@ -440,13 +446,14 @@ fn executor_role_grants_exactly_what_the_executor_uses() {
     }
     assert_eq!(granted, expected_rules());
     // No cluster-wide grant at all.
-    assert!(
-        !documents.iter().any(|document| matches!(
-            document.object,
-            Object::ClusterRole(_) | Object::ClusterRoleBinding(_)
-        )),
-        "cluster-wide RBAC in deploy/"
-    );
+    for document in &documents {
+        let name = match &document.object {
+            Object::ClusterRole(role) => &role.metadata.name,
+            Object::ClusterRoleBinding(binding) => &binding.metadata.name,
+            _ => continue,
+        };
+        panic!("{}: cluster-wide RBAC ({name:?})", document.origin);
+    }
 }
 
 #[test]
@@ -455,7 +462,10 @@ fn only_the_server_account_is_bound_to_the_executor_role() {
     let binding = find!(documents, RoleBinding, Some(RUNS_NAMESPACE), EXECUTOR_ROLE);
     assert_eq!(binding.role_ref.kind, "Role");
     assert_eq!(binding.role_ref.name, EXECUTOR_ROLE);
-    assert_eq!(binding.role_ref.api_group, "rbac.authorization.k8s.io");
+    assert_eq!(
+        binding.role_ref.api_group.as_deref(),
+        Some("rbac.authorization.k8s.io")
+    );
     let subjects = binding.subjects.as_deref().unwrap_or_default();
     assert_eq!(
         subjects,
@@ -467,7 +477,12 @@ fn only_the_server_account_is_bound_to_the_executor_role() {
         }]
     );
     // The account exists where the binding says, and is the one the server pod runs as.
-    find!(documents, ServiceAccount, Some(SERVER_NAMESPACE), SERVER_ACCOUNT);
+    find!(
+        documents,
+        ServiceAccount,
+        Some(SERVER_NAMESPACE),
+        SERVER_ACCOUNT
+    );
     assert_eq!(
         pod_spec(server_deployment(&documents))
             .service_account_name
@@ -479,7 +494,12 @@ fn only_the_server_account_is_bound_to_the_executor_role() {
 #[test]
 fn test_pods_account_has_no_token_and_no_binding() {
     let documents = documents();
-    let runner = find!(documents, ServiceAccount, Some(RUNS_NAMESPACE), RUNNER_ACCOUNT);
+    let runner = find!(
+        documents,
+        ServiceAccount,
+        Some(RUNS_NAMESPACE),
+        RUNNER_ACCOUNT
+    );
     assert_eq!(runner.automount_service_account_token, Some(false));
     let names_runner = |subjects: &Option<Vec<Subject>>| {
         subjects
@@ -500,7 +520,12 @@ fn test_pods_account_has_no_token_and_no_binding() {
         );
     }
     // The server's own account does not automount either: only its pod opts in.
-    let server = find!(documents, ServiceAccount, Some(SERVER_NAMESPACE), SERVER_ACCOUNT);
+    let server = find!(
+        documents,
+        ServiceAccount,
+        Some(SERVER_NAMESPACE),
+        SERVER_ACCOUNT
+    );
     assert_eq!(server.automount_service_account_token, Some(false));
     assert_eq!(
         pod_spec(server_deployment(&documents)).automount_service_account_token,
@@ -595,11 +620,17 @@ fn server_pod_meets_the_restricted_profile() {
         let resources = container.resources.clone().unwrap_or_default();
         for key in ["cpu", "memory"] {
             assert!(
-                resources.requests.as_ref().is_some_and(|r| r.contains_key(key)),
+                resources
+                    .requests
+                    .as_ref()
+                    .is_some_and(|r| r.contains_key(key)),
                 "{name}: requests.{key}"
             );
             assert!(
-                resources.limits.as_ref().is_some_and(|l| l.contains_key(key)),
+                resources
+                    .limits
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(key)),
                 "{name}: limits.{key}"
             );
         }
@@ -610,7 +641,7 @@ fn server_pod_meets_the_restricted_profile() {
 fn server_is_one_pod_replaced_by_recreate_on_its_volume() {
     let documents = documents();
     let deployment = server_deployment(&documents);
-    let spec = deployment.spec.as_ref().unwrap();
+    let spec = &deployment.spec;
     assert_eq!(spec.replicas, Some(1));
     assert_eq!(
         spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
@@ -713,8 +744,9 @@ fn service_targets_the_server_container_port() {
     assert!(spec.type_.as_deref().is_none_or(|t| t == "ClusterIP"));
     let pod_labels = deployment
         .spec
+        .template
+        .metadata
         .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
     let selector = spec.selector.clone().unwrap_or_default();
@@ -768,10 +800,7 @@ fn server_runs_test_pods_where_the_role_and_runner_account_are() {
     assert_eq!(flag_value(args, "--transport"), "http");
     assert_eq!(flag_value(args, "--executor"), "kubernetes");
     assert_eq!(flag_value(args, "--namespace"), RUNS_NAMESPACE);
-    assert_eq!(
-        flag_value(args, "--runner-service-account"),
-        RUNNER_ACCOUNT
-    );
+    assert_eq!(flag_value(args, "--runner-service-account"), RUNNER_ACCOUNT);
     // The in-cluster config: no kubeconfig or context in the pod.
     assert!(flag_values(args, "--kubeconfig").is_empty());
     assert!(flag_values(args, "--context").is_empty());
@@ -784,25 +813,49 @@ fn server_runs_test_pods_where_the_role_and_runner_account_are() {
     );
 }
 
-/// The section of `help` that describes `flag`: from its line to the next option's.
-fn flag_section<'a>(help: &'a str, flag: &str) -> Option<&'a str> {
+/// Whether a help line starts an option's description (`--flag`, `-h, --help`).
+fn is_option_line(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("--")
+        || line
+            .strip_prefix('-')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+/// The lines of `help` that describe `flag`: from its own line to the next option, heading or
+/// closing text.
+fn flag_section(help: &str, flag: &str) -> Option<String> {
     let lines: Vec<&str> = help.lines().collect();
     let start = lines.iter().position(|line| {
-        let line = line.trim_start();
-        line.strip_prefix(flag)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '=', ',']))
+        is_option_line(line)
+            && line
+                .trim_start()
+                .split([' ', ','])
+                .any(|word| word == flag || word.starts_with(&format!("{flag}=")))
     })?;
     let end = lines[start + 1..]
         .iter()
-        .position(|line| line.trim_start().starts_with('-'))
+        .position(|line| {
+            is_option_line(line) || (!line.is_empty() && !line.starts_with(char::is_whitespace))
+        })
         .map_or(lines.len(), |offset| start + 1 + offset);
-    let begin = help.find(lines[start]).unwrap();
-    let finish = if end < lines.len() {
-        help.find(lines[end]).unwrap_or(help.len())
-    } else {
-        help.len()
-    };
-    Some(&help[begin..finish.max(begin)])
+    Some(lines[start..end].join("\n"))
+}
+
+/// The values a flag accepts, when the help lists them (`[possible values: a, b]`, or a
+/// `Possible values:` list of `- a: …` lines).
+fn possible_values(section: &str) -> Option<Vec<String>> {
+    if let Some(rest) = section.split("[possible values: ").nth(1) {
+        let list = rest.split(']').next().unwrap_or_default();
+        return Some(list.split(", ").map(str::to_owned).collect());
+    }
+    let (_, list) = section.split_once("Possible values:")?;
+    Some(
+        list.lines()
+            .filter_map(|line| line.trim_start().strip_prefix("- "))
+            .map(|item| item.split(':').next().unwrap_or_default().trim().to_owned())
+            .collect(),
+    )
 }
 
 #[test]
@@ -819,33 +872,37 @@ fn server_command_line_is_one_the_binary_accepts() {
     let mut missing = Vec::new();
     let mut iter = args[1..].iter().peekable();
     while let Some(arg) = iter.next() {
-        let Some(flag) = arg.strip_prefix("--").map(|_| arg.as_str()) else {
-            panic!("a value without a flag: {arg} in {args:?}");
-        };
-        let (flag, inline) = match flag.split_once('=') {
+        assert!(
+            arg.starts_with("--"),
+            "`{arg}` is neither a flag nor a flag's value in {args:?}"
+        );
+        let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) => (flag, Some(value)),
-            None => (flag, None),
+            None => (arg.as_str(), None),
         };
         let Some(section) = flag_section(&help, flag) else {
             missing.push(flag.to_owned());
+            // Skip its value, if it has one (the next argument, unless that is a flag).
+            if inline.is_none() && iter.peek().is_some_and(|next| !next.starts_with("--")) {
+                iter.next();
+            }
             continue;
         };
         // A flag that takes a value (`--flag <VALUE>`) consumes the next argument.
         let takes_value = section.lines().next().unwrap_or_default().contains('<');
-        let value = if takes_value && inline.is_none() {
-            iter.next().map(String::as_str)
-        } else {
-            inline
+        assert!(takes_value || inline.is_none(), "{flag} takes no value");
+        if !takes_value {
+            continue;
+        }
+        let value = match inline {
+            Some(value) => value,
+            None => iter.next().unwrap_or_else(|| panic!("{flag} has no value")),
         };
-        if takes_value {
-            let value = value.unwrap_or_else(|| panic!("{flag} has no value"));
-            // For a flag with a fixed set of values, the value is one of them.
-            if section.contains("Possible values:") {
-                assert!(
-                    section.contains(&format!("- {value}:")) || section.contains(&format!("- {value}\n")),
-                    "{flag} {value}: not a possible value in\n{section}"
-                );
-            }
+        if let Some(values) = possible_values(&section) {
+            assert!(
+                values.iter().any(|possible| possible == value),
+                "{flag} {value}: not one of {values:?}"
+            );
         }
     }
     assert!(
@@ -869,10 +926,7 @@ fn server_command_line_is_one_the_binary_accepts() {
 fn image_runs_as_the_user_the_manifests_expect() {
     let dockerfile =
         std::fs::read_to_string(repo_root().join("Dockerfile")).expect("read Dockerfile");
-    let final_stage = dockerfile
-        .rsplit("\nFROM ")
-        .next()
-        .expect("a final stage");
+    let final_stage = dockerfile.rsplit("\nFROM ").next().expect("a final stage");
     assert!(final_stage.starts_with("scratch"), "{final_stage}");
     let instruction = |name: &str| -> Vec<&str> {
         final_stage
