@@ -39,8 +39,10 @@ use crate::executor::{
 pub const DEFAULT_SCHEDULE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long an aborted or failed pod may take to go away before the unit ends without it.
 const DELETE_WAIT: Duration = Duration::from_secs(15);
-/// Grace period given to an aborted pod's containers before they are killed.
-const ABORT_GRACE_SECONDS: u32 = 2;
+/// Grace period given to an aborted pod's containers before they are killed: longer than the
+/// runner's own grace for a step ([`crate::executor::local::TERMINATE_GRACE`]), so that the runner
+/// outlives a step that ignores SIGTERM and reports it.
+const ABORT_GRACE_SECONDS: u32 = 5;
 /// How long the output of a container that has terminated may still take to arrive.
 const OUTPUT_AFTER_END: Duration = Duration::from_secs(10);
 /// Attempts of one API call that fails with a retryable error (429, 5xx, connection).
@@ -264,6 +266,8 @@ struct Slot {
     ended: bool,
     done: Option<UnitOutcome>,
     error: Option<String>,
+    /// The step whose output came last, where the runner's own problems are noted.
+    last_step: Option<String>,
 }
 
 struct Driver<'a, 'e> {
@@ -289,6 +293,9 @@ struct Driver<'a, 'e> {
     unschedulable_since: Option<Instant>,
     /// Output that belongs to no step (a runner that failed to start says why there).
     stray: Vec<String>,
+    /// Steps the runner ended as aborted without testloop aborting: the kubelet stopped the pod
+    /// (deadline, eviction). Reported at the end, once the pod's status says why.
+    stopped: Vec<StepRecord>,
 }
 
 impl<'a, 'e> Driver<'a, 'e> {
@@ -318,6 +325,7 @@ impl<'a, 'e> Driver<'a, 'e> {
                 ended: false,
                 done: None,
                 error: None,
+                last_step: None,
             })
             .collect();
         Self {
@@ -339,6 +347,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             pod_ended: false,
             unschedulable_since: None,
             stray: Vec::new(),
+            stopped: Vec::new(),
         }
     }
 
@@ -447,8 +456,11 @@ impl<'a, 'e> Driver<'a, 'e> {
         }
         if let Some(end) = status::pod_end(&pod) {
             self.pod_ended = true;
-            if status::deadline_exceeded(&pod) {
+            if status::deadline_exceeded(&pod) && !self.aborting {
                 self.timed_out = true;
+                self.failure.get_or_insert_with(|| {
+                    status::killed_reason(&pod, "", None, self.deadline_seconds)
+                });
             }
             if let status::PodEnd::Failed { .. } = end
                 && self.failure.is_none()
@@ -527,7 +539,7 @@ impl<'a, 'e> Driver<'a, 'e> {
 
     fn on_event(&mut self, index: usize, event: Event) {
         match event {
-            Event::Log { .. } => {}
+            Event::Log { step } => self.slots[index].last_step = Some(step),
             Event::Started { record } => {
                 self.running.insert(record.path.clone());
                 self.sink.step_started(&record);
@@ -539,7 +551,11 @@ impl<'a, 'e> Driver<'a, 'e> {
                 }
                 self.running.remove(&record.path);
                 self.finished.insert(record.path.clone());
-                self.sink.step_finished(&record);
+                if record.status == StepStatus::Aborted && !self.aborting {
+                    self.stopped.push(record);
+                } else {
+                    self.sink.step_finished(&record);
+                }
             }
             Event::ArtifactChunk { path, offset, data } => {
                 if let Err(problem) = self.write_artifact(&path, offset, &data) {
@@ -549,6 +565,14 @@ impl<'a, 'e> Driver<'a, 'e> {
             }
             Event::Done { outcome } => self.slots[index].done = Some(outcome),
             Event::Error { message } => {
+                // Said where a reader of the logs will see it, whatever happens next.
+                if let Some(step) = self.slots[index].last_step.clone()
+                    && let Ok(mut output) = self.sink.log(&step)
+                {
+                    let line = format!("[testloop] {message}");
+                    let _ = output.append(now_micros(), line.as_bytes());
+                    let _ = output.flush();
+                }
                 self.slots[index].error.get_or_insert(message);
             }
         }
@@ -608,6 +632,18 @@ impl<'a, 'e> Driver<'a, 'e> {
                 None => "the pod ended before its steps finished".to_owned(),
             }
         };
+        // Steps the kubelet stopped: their status and message say why, now that it is known.
+        for mut record in std::mem::take(&mut self.stopped) {
+            if self.timed_out {
+                record.status = StepStatus::TimedOut;
+            } else if self.failure.is_some() {
+                record.status = StepStatus::Failed;
+            }
+            if !reason.is_empty() {
+                record.message = Some(reason.clone());
+            }
+            self.sink.step_finished(&record);
+        }
         let (running_status, outcome) = if self.aborting {
             (StepStatus::Aborted, UnitOutcome::Aborted)
         } else if self.timed_out {
