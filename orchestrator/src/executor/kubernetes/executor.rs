@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
-use futures::{AsyncBufReadExt, StreamExt};
+use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, LogParams, PostParams};
@@ -242,7 +242,9 @@ fn retryable(error: &kube::Error) -> bool {
 /// An API error in a sentence.
 fn describe(error: &kube::Error) -> String {
     match error {
-        kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+        kube::Error::Api(status) => {
+            format!("{} ({} {})", status.message, status.code, status.reason)
+        }
         other => other.to_string(),
     }
 }
@@ -361,7 +363,9 @@ impl<'a, 'e> Driver<'a, 'e> {
         let mut give_up_at: Option<Instant> = None;
         let mut output_deadline: Option<Instant> = None;
         loop {
-            if self.pod_gone || (self.pod_ended && self.slots.iter().all(|s| !s.following || s.ended)) {
+            if self.pod_gone
+                || (self.pod_ended && self.slots.iter().all(|s| !s.following || s.ended))
+            {
                 break;
             }
             let schedule_deadline = self
@@ -585,7 +589,9 @@ impl<'a, 'e> Driver<'a, 'e> {
                 .components()
                 .all(|part| matches!(part, Component::Normal(_)))
         {
-            return Err(format!("refused artifact path {path:?}: not a relative path inside the artifacts"));
+            return Err(format!(
+                "refused artifact path {path:?}: not a relative path inside the artifacts"
+            ));
         }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
@@ -696,8 +702,7 @@ impl<'a, 'e> Driver<'a, 'e> {
                 record.attempts = 1;
                 record.message = Some(reason.to_owned());
                 self.running.remove(&step.path);
-            } else if !*blamed && step.action.is_some() && running_status != StepStatus::Aborted
-            {
+            } else if !*blamed && step.action.is_some() && running_status != StepStatus::Aborted {
                 *blamed = true;
                 record.status = StepStatus::Failed;
                 record.message = Some(reason.to_owned());
@@ -764,17 +769,24 @@ impl Follower {
             };
             match self.pods.log_stream(&self.pod, &params).await {
                 Ok(stream) => {
-                    let mut lines = stream.split(b'\n');
+                    let mut stream = Box::pin(stream);
+                    let mut line = Vec::new();
                     let mut index: u64 = 0;
                     loop {
-                        let line = match lines.next().await {
-                            Some(Ok(line)) => line,
-                            Some(Err(error)) => {
+                        line.clear();
+                        match stream.read_until(b'\n', &mut line).await {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(error) => {
                                 tracing::debug!(%error, container = %self.container, "log stream broke");
                                 break;
                             }
-                            None => break,
-                        };
+                        }
+                        // A cut line (the connection dropped mid-line) comes whole on the next
+                        // read, unless this is the last read of a finished container.
+                        if !line.ends_with(b"\n") && !terminated_before {
+                            break;
+                        }
                         index += 1;
                         if index <= seen {
                             continue;
