@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::execution::{StepRecord, StepStatus};
+use crate::execution::{ExecutorKind, StepRecord, StepStatus};
 use crate::executor::{
     Action, ArtifactRule, Command, ContainerSettings, PlannedStep, PodSettings, RetryPolicy,
     UnitFile, WORKSPACE_MOUNT,
@@ -61,14 +61,17 @@ pub struct ExecutionVars<'a> {
     /// execution it re-runs (a list; empty otherwise). `{{ shellquote(execution.failed_tests) }}`
     /// passes them as separate arguments, `{{ join(execution.failed_tests, '|') }}` as one pattern.
     pub failed_tests: &'a [String],
+    /// Where it runs: Kubernetes-only settings (`valueFrom`, `envFrom`) are refused elsewhere.
+    pub executor: ExecutorKind,
 }
 
 impl<'a> ExecutionVars<'a> {
-    /// An execution that is not a re-run.
+    /// An execution that is not a re-run, on the local executor.
     pub fn new(id: &'a str) -> Self {
         Self {
             id,
             failed_tests: &[],
+            executor: ExecutorKind::Local,
         }
     }
 }
@@ -104,7 +107,13 @@ pub fn plan(
     };
 
     let spec = &workflow.spec;
-    let root = Inherited::from_container(spec.container.as_ref(), &scope, "spec.container")?;
+    let kubernetes = execution.executor == ExecutorKind::Kubernetes;
+    let root = Inherited::from_container(
+        spec.container.as_ref(),
+        &scope,
+        "spec.container",
+        kubernetes,
+    )?;
     let files = plan_files(spec.content.as_ref())?;
     let mut steps = Vec::new();
     let groups: [(&str, &str, &[Step], &str); 3] = [
@@ -132,7 +141,7 @@ pub fn plan(
             .and_then(|job| job.active_deadline_seconds)
             .map(Duration::from_secs),
         variables,
-        pod: PodSettings::default(),
+        pod: pod_settings(workflow),
     })
 }
 
@@ -354,6 +363,26 @@ fn plan_files(content: Option<&model::Content>) -> Result<Vec<UnitFile>> {
         .collect()
 }
 
+fn pod_settings(workflow: &Workflow) -> PodSettings {
+    let mut pod = workflow.spec.pod.clone().unwrap_or_default();
+    if let Some(job) = &workflow.spec.job {
+        for (key, value) in &job.labels {
+            pod.labels
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        for (key, value) in &job.annotations {
+            pod.annotations
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    PodSettings {
+        workflow: workflow.metadata.name.clone(),
+        pod,
+    }
+}
+
 /// `path` made absolute against `base`.
 fn absolute_in_workspace(path: &str, base: &str) -> String {
     if path.starts_with('/') {
@@ -375,6 +404,9 @@ struct Inherited {
     working_dir: String,
     env: Vec<(String, String)>,
     image: Option<String>,
+    container: ContainerSettings,
+    /// Whether Kubernetes-only settings are allowed (the execution runs there).
+    kubernetes: bool,
 }
 
 impl Inherited {
@@ -382,11 +414,14 @@ impl Inherited {
         container: Option<&ContainerConfig>,
         scope: &PlanScope<'_>,
         field: &str,
+        kubernetes: bool,
     ) -> Result<Self> {
         let base = Inherited {
             working_dir: WORKSPACE_MOUNT.to_owned(),
             env: Vec::new(),
             image: None,
+            container: ContainerSettings::default(),
+            kubernetes,
         };
         match container {
             Some(container) => base.with_container(container, scope, field),
@@ -408,37 +443,88 @@ impl Inherited {
         if container.image.is_some() {
             next.image = container.image.clone();
         }
-        if !container.env_from.is_empty() {
-            return Err(unsupported(format!("{field}.envFrom"), "`envFrom`"));
-        }
-        next.env
-            .extend(plan_env(&container.env, scope, &format!("{field}.env"))?);
+        next.layer(
+            &ContainerLayer {
+                image_pull_policy: &container.image_pull_policy,
+                resources: &container.resources,
+                security_context: &container.security_context,
+                env: &container.env,
+                env_from: &container.env_from,
+            },
+            scope,
+            field,
+        )?;
         Ok(next)
+    }
+
+    /// Applies one level's environment and container settings over what is inherited.
+    fn layer(
+        &mut self,
+        layer: &ContainerLayer<'_>,
+        scope: &PlanScope<'_>,
+        field: &str,
+    ) -> Result<()> {
+        if !layer.env_from.is_empty() {
+            if !self.kubernetes {
+                return Err(unsupported(
+                    format!("{field}.envFrom"),
+                    "`envFrom` outside Kubernetes",
+                ));
+            }
+            self.container
+                .env_from
+                .extend(layer.env_from.iter().cloned());
+        }
+        if let Some(policy) = layer.image_pull_policy {
+            self.container.image_pull_policy = Some(policy.clone());
+        }
+        if let Some(resources) = layer.resources {
+            self.container.resources = Some(resources.clone());
+        }
+        if let Some(context) = layer.security_context {
+            self.container.security_context = Some(context.clone());
+        }
+        for (index, var) in layer.env.iter().enumerate() {
+            match &var.value_from {
+                Some(source) if self.kubernetes => {
+                    self.env.retain(|(name, _)| *name != var.name);
+                    self.container
+                        .env_value_from
+                        .retain(|(name, _)| *name != var.name);
+                    self.container
+                        .env_value_from
+                        .push((var.name.clone(), source.clone()));
+                }
+                Some(_) => {
+                    return Err(unsupported(
+                        format!("{field}.env[{index}].valueFrom"),
+                        "`valueFrom` (Secrets, ConfigMaps, field references) outside Kubernetes",
+                    ));
+                }
+                None => {
+                    let value = render_plain(
+                        var.value.as_deref().unwrap_or_default(),
+                        scope,
+                        &format!("{field}.env[{index}].value"),
+                    )?;
+                    self.container
+                        .env_value_from
+                        .retain(|(name, _)| *name != var.name);
+                    self.env.push((var.name.clone(), value));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-fn plan_env(
-    env: &[model::EnvVar],
-    scope: &PlanScope<'_>,
-    field: &str,
-) -> Result<Vec<(String, String)>> {
-    env.iter()
-        .enumerate()
-        .map(|(index, var)| {
-            if var.value_from.is_some() {
-                return Err(unsupported(
-                    format!("{field}[{index}].valueFrom"),
-                    "`valueFrom` (Secrets, ConfigMaps, field references) outside Kubernetes",
-                ));
-            }
-            let value = render_plain(
-                var.value.as_deref().unwrap_or_default(),
-                scope,
-                &format!("{field}[{index}].value"),
-            )?;
-            Ok((var.name.clone(), value))
-        })
-        .collect()
+/// The settings one level (`container`, `run`) may set.
+struct ContainerLayer<'a> {
+    image_pull_policy: &'a Option<String>,
+    resources: &'a Option<model::Resources>,
+    security_context: &'a Option<Value>,
+    env: &'a [model::EnvVar],
+    env_from: &'a [Value],
 }
 
 fn render_plain(text: &str, scope: &PlanScope<'_>, field: &str) -> Result<String> {
@@ -614,20 +700,25 @@ fn plan_action(
     scope: &PlanScope<'_>,
 ) -> Result<Option<Action>> {
     let run = step.run.as_ref();
-    let mut working_dir = own.working_dir.clone();
-    let mut env = own.env.clone();
-    let mut image = own.image.clone();
+    let mut own = own.clone();
     if let Some(run) = run {
         if let Some(dir) = &run.working_dir {
             let dir = render_plain(dir, scope, &format!("{field}.run.workingDir"))?;
-            working_dir = absolute_in_workspace(&dir, &working_dir);
+            own.working_dir = absolute_in_workspace(&dir, &own.working_dir);
         }
-        if !run.env_from.is_empty() {
-            return Err(unsupported(format!("{field}.run.envFrom"), "`envFrom`"));
-        }
-        env.extend(plan_env(&run.env, scope, &format!("{field}.run.env"))?);
+        own.layer(
+            &ContainerLayer {
+                image_pull_policy: &run.image_pull_policy,
+                resources: &run.resources,
+                security_context: &run.security_context,
+                env: &run.env,
+                env_from: &run.env_from,
+            },
+            scope,
+            &format!("{field}.run"),
+        )?;
         if run.image.is_some() {
-            image = run.image.clone();
+            own.image = run.image.clone();
         }
     }
 
@@ -690,10 +781,10 @@ fn plan_action(
     };
     Ok(Some(Action {
         command,
-        working_dir,
-        env,
-        image,
-        container: ContainerSettings::default(),
+        working_dir: own.working_dir,
+        env: own.env,
+        image: own.image,
+        container: own.container,
     }))
 }
 

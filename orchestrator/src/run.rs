@@ -367,6 +367,7 @@ impl Orchestrator {
             plan::ExecutionVars {
                 id: &id,
                 failed_tests: launch.failed_tests,
+                executor: executor_kind,
             },
         )?;
         if let (Some(previous), Some(previous_id)) = (launch.only_failed, &launch.rerun_of) {

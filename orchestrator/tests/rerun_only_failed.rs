@@ -138,6 +138,7 @@ fn failed_tests_reach_a_shell_script_as_separately_quoted_words() {
         ExecutionVars {
             id: "X",
             failed_tests: &failed,
+            executor: Default::default(),
         },
     )
     .unwrap();

@@ -2,24 +2,32 @@
 //! for backends that have pods. The local executor ignores them.
 //!
 //! Values Kubernetes defines a schema for (security contexts, affinity, tolerations) are kept as
-//! the workflow wrote them and checked against the Kubernetes API types when a pod is built, so
-//! that an error names the workflow field.
-
-use std::collections::BTreeMap;
+//! the workflow wrote them and checked against the Kubernetes API types when the pod is built
+//! (see [`super::kubernetes::manifest`]), so that an error names the workflow field.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `spec.pod` and `spec.job` of a workflow.
+use crate::spec::model::{PodConfig, Resources};
+
+/// `spec.pod` and `spec.job` of a workflow, and its name (a label of its pods).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodSettings {
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub workflow: String,
+    /// `spec.pod` as written, labels and annotations of `spec.job` merged in (the pod's win).
+    pub pod: PodConfig,
 }
 
-/// A step's container settings beyond its command, working directory and plain environment.
+/// A step's container settings beyond its command, working directory and plain environment,
+/// inherited from `spec.container` through enclosing steps to `run`, the nearest winning.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSettings {
-    /// `env` entries with `valueFrom` (Secrets, ConfigMaps, field references), as written.
+    pub image_pull_policy: Option<String>,
+    pub resources: Option<Resources>,
+    pub security_context: Option<Value>,
+    /// `env` entries with `valueFrom` (Secrets, ConfigMaps, field references), as written: the
+    /// kubelet resolves them, so a secret never passes through testloop.
     pub env_value_from: Vec<(String, Value)>,
+    /// `envFrom` entries, as written.
+    pub env_from: Vec<Value>,
 }

@@ -86,6 +86,20 @@ pub enum ManifestError {
     TooBig { bytes: usize, largest: String },
     #[error("cannot encode the unit's plan: {0}")]
     Encode(String),
+    /// A setting does not fit the Kubernetes type it is for.
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+}
+
+/// `value` as the Kubernetes type `T`, or an error naming the workflow field.
+fn typed<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    field: &str,
+) -> Result<T, ManifestError> {
+    serde_json::from_value(value.clone()).map_err(|error| ManifestError::Field {
+        field: field.to_owned(),
+        message: format!("not a valid Kubernetes value: {error}"),
+    })
 }
 
 /// The name of a unit's pod and ConfigMap: DNS-1123, at most 63 characters, the same every time.
@@ -274,7 +288,7 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
     let containers = split(unit, &options.default_image);
     check_controls(&unit.steps, &containers)?;
 
-    let mut labels: BTreeMap<String, String> = unit.pod.labels.clone();
+    let mut labels: BTreeMap<String, String> = unit.pod.pod.labels.clone();
     labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
     labels.insert(
         EXECUTION_LABEL.to_owned(),
@@ -288,12 +302,8 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
             label_value(&unit.path)
         },
     );
-    if let Some(workflow) = unit
-        .variables
-        .get("workflow.name")
-        .and_then(|value| value.as_str())
-    {
-        labels.insert(WORKFLOW_LABEL.to_owned(), label_value(workflow));
+    if !unit.pod.workflow.is_empty() {
+        labels.insert(WORKFLOW_LABEL.to_owned(), label_value(&unit.pod.workflow));
     }
 
     // The plan travels without file contents: those are ConfigMap keys of their own.
@@ -360,25 +370,51 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
     let mut step_containers: Vec<Container> = containers
         .iter()
         .enumerate()
-        .map(|(index, (plan, image, settings))| Container {
-            name: plan.name.clone(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                RUNNER_PATH.to_owned(),
-                "pod-run".to_owned(),
-                "--container".to_owned(),
-                index.to_string(),
-            ]),
-            working_dir: Some(WORKSPACE_MOUNT.to_owned()),
-            env: env_value_from(settings),
-            volume_mounts: Some(vec![
-                mount(VOLUME_DATA, WORKSPACE_MOUNT, false),
-                mount(VOLUME_TESTLOOP, POD_DIR, false),
-            ]),
-            security_context: Some(restricted_container_security()),
-            ..Container::default()
+        .map(|(index, (plan, image, settings))| {
+            let field = format!("the container of steps {}", plan.steps.join(", "));
+            Ok(Container {
+                name: plan.name.clone(),
+                image: Some(image.clone()),
+                image_pull_policy: settings.image_pull_policy.clone(),
+                command: Some(vec![
+                    RUNNER_PATH.to_owned(),
+                    "pod-run".to_owned(),
+                    "--container".to_owned(),
+                    index.to_string(),
+                ]),
+                working_dir: Some(WORKSPACE_MOUNT.to_owned()),
+                env: env_value_from(settings, &field)?,
+                env_from: settings
+                    .env_from
+                    .iter()
+                    .map(|source| typed(source, &format!("{field}: envFrom")))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|sources| (!sources.is_empty()).then_some(sources))?,
+                resources: settings
+                    .resources
+                    .as_ref()
+                    .map(|resources| {
+                        typed(
+                            &serde_json::json!({
+                                "requests": resources.requests,
+                                "limits": resources.limits,
+                            }),
+                            &format!("{field}: resources"),
+                        )
+                    })
+                    .transpose()?,
+                volume_mounts: Some(vec![
+                    mount(VOLUME_DATA, WORKSPACE_MOUNT, false),
+                    mount(VOLUME_TESTLOOP, POD_DIR, false),
+                ]),
+                security_context: match &settings.security_context {
+                    Some(context) => Some(typed(context, &format!("{field}: securityContext"))?),
+                    None => Some(restricted_container_security()),
+                },
+                ..Container::default()
+            })
         })
-        .collect();
+        .collect::<Result<_, ManifestError>>()?;
     // A pod needs a regular container: the last group is it. A unit without any action (only
     // artifact rules, say) still needs one to walk its steps.
     let main = match step_containers.pop() {
@@ -404,7 +440,7 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
     let mut init_containers = vec![init];
     init_containers.extend(step_containers);
 
-    let mut annotations = unit.pod.annotations.clone();
+    let mut annotations = unit.pod.pod.annotations.clone();
     annotations.insert(
         STEPS_ANNOTATION.to_owned(),
         containers
@@ -413,41 +449,43 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
             .collect::<Vec<_>>()
             .join(" "),
     );
+    let mut spec = PodSpec {
+        restart_policy: Some("Never".to_owned()),
+        active_deadline_seconds: unit
+            .deadline
+            .map(|deadline| i64::try_from(deadline.as_secs().max(1)).unwrap_or(i64::MAX)),
+        automount_service_account_token: Some(false),
+        service_account_name: options.service_account.clone(),
+        enable_service_links: Some(false),
+        security_context: Some(restricted_pod_security()),
+        init_containers: Some(init_containers),
+        containers: vec![main],
+        volumes: Some(vec![
+            Volume {
+                name: VOLUME_DATA.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            },
+            Volume {
+                name: VOLUME_TESTLOOP.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            },
+            Volume {
+                name: VOLUME_PLAN.to_owned(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: name.clone(),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            },
+        ]),
+        ..PodSpec::default()
+    };
+    apply_pod_settings(&mut spec, &unit.pod.pod)?;
     let pod = Pod {
         metadata: metadata(annotations),
-        spec: Some(PodSpec {
-            restart_policy: Some("Never".to_owned()),
-            active_deadline_seconds: unit
-                .deadline
-                .map(|deadline| i64::try_from(deadline.as_secs().max(1)).unwrap_or(i64::MAX)),
-            automount_service_account_token: Some(false),
-            service_account_name: options.service_account.clone(),
-            enable_service_links: Some(false),
-            security_context: Some(restricted_pod_security()),
-            init_containers: Some(init_containers),
-            containers: vec![main],
-            volumes: Some(vec![
-                Volume {
-                    name: VOLUME_DATA.to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                },
-                Volume {
-                    name: VOLUME_TESTLOOP.to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                },
-                Volume {
-                    name: VOLUME_PLAN.to_owned(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: name.clone(),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-            ]),
-            ..PodSpec::default()
-        }),
+        spec: Some(spec),
         ..Pod::default()
     };
     Ok(UnitObjects {
@@ -459,19 +497,71 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
 
 /// The `valueFrom` entries of a container's steps: references the kubelet resolves, so that
 /// secrets never pass through testloop.
-fn env_value_from(settings: &ContainerSettings) -> Option<Vec<EnvVar>> {
-    let vars: Vec<EnvVar> = settings
+fn env_value_from(
+    settings: &ContainerSettings,
+    field: &str,
+) -> Result<Option<Vec<EnvVar>>, ManifestError> {
+    let vars = settings
         .env_value_from
         .iter()
-        .filter_map(|(name, source)| {
-            serde_json::from_value(source.clone())
-                .ok()
-                .map(|value_from| EnvVar {
-                    name: name.clone(),
-                    value_from: Some(value_from),
-                    ..EnvVar::default()
-                })
+        .map(|(name, source)| {
+            Ok(EnvVar {
+                name: name.clone(),
+                value_from: Some(typed(source, &format!("{field}: env {name}: valueFrom"))?),
+                ..EnvVar::default()
+            })
         })
-        .collect();
-    (!vars.is_empty()).then_some(vars)
+        .collect::<Result<Vec<_>, ManifestError>>()?;
+    Ok((!vars.is_empty()).then_some(vars))
+}
+
+/// Each of `values` as the Kubernetes type `T`; `None` for none.
+fn typed_list<T: serde::de::DeserializeOwned>(
+    values: &[serde_json::Value],
+    field: &str,
+) -> Result<Option<Vec<T>>, ManifestError> {
+    let items = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| typed(value, &format!("spec.pod.{field}[{index}]")))
+        .collect::<Result<Vec<T>, _>>()?;
+    Ok((!items.is_empty()).then_some(items))
+}
+
+/// `spec.pod` applied to the pod's spec, each value checked against its Kubernetes type.
+fn apply_pod_settings(
+    spec: &mut PodSpec,
+    pod: &crate::spec::model::PodConfig,
+) -> Result<(), ManifestError> {
+    if !pod.volumes.is_empty() {
+        return Err(ManifestError::Field {
+            field: "spec.pod.volumes".to_owned(),
+            message: "not supported by the kubernetes executor yet (each unit has /data)"
+                .to_owned(),
+        });
+    }
+    if let Some(account) = &pod.service_account_name {
+        spec.service_account_name = Some(account.clone());
+    }
+    if !pod.node_selector.is_empty() {
+        spec.node_selector = Some(pod.node_selector.clone());
+    }
+    spec.tolerations = typed_list(&pod.tolerations, "tolerations")?;
+    spec.image_pull_secrets = typed_list(&pod.image_pull_secrets, "imagePullSecrets")?;
+    spec.host_aliases = typed_list(&pod.host_aliases, "hostAliases")?;
+    spec.topology_spread_constraints = typed_list(
+        &pod.topology_spread_constraints,
+        "topologySpreadConstraints",
+    )?;
+    if let Some(affinity) = &pod.affinity {
+        spec.affinity = Some(typed(affinity, "spec.pod.affinity")?);
+    }
+    if let Some(context) = &pod.security_context {
+        spec.security_context = Some(typed(context, "spec.pod.securityContext")?);
+    }
+    spec.priority_class_name = pod.priority_class_name.clone();
+    spec.runtime_class_name = pod.runtime_class_name.clone();
+    spec.dns_policy = pod.dns_policy.clone();
+    spec.host_network = pod.host_network;
+    Ok(())
 }
