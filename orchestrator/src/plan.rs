@@ -6,13 +6,14 @@
 //! shell scripts with [`Quoting::Shell`] so that no config value can break out of its quotes.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::execution::{ExecutorKind, StepRecord, StepStatus};
 use crate::executor::{
-    Action, ArtifactRule, Command, ContainerSettings, PlannedStep, PodSettings, RetryPolicy,
+    Action, ArtifactRule, Command, ContainerSettings, PlannedStep, PodSettings, RetryPolicy, Unit,
     UnitFile, WORKSPACE_MOUNT,
 };
 use crate::spec::duration::parse_duration;
@@ -146,6 +147,22 @@ pub fn plan(
 }
 
 impl Plan {
+    /// The plan as the one unit of execution `execution_id`, with its workspace and artifacts
+    /// at the given host paths.
+    pub fn into_unit(self, execution_id: &str, workspace: PathBuf, artifacts_dir: PathBuf) -> Unit {
+        Unit {
+            execution_id: execution_id.to_owned(),
+            path: String::new(),
+            workspace,
+            artifacts_dir,
+            files: self.files,
+            steps: self.steps,
+            deadline: self.deadline,
+            variables: self.variables,
+            pod: self.pod,
+        }
+    }
+
     /// Makes this plan a re-run of only what did not pass in `previous` (the steps of execution
     /// `previous_id`): each top-level step of `spec.steps` that passed there is skipped, with a
     /// message naming that execution. `setup` and `after` steps always run, since the steps that

@@ -20,7 +20,7 @@ use crate::execution::{
 };
 use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
-use crate::executor::{Executor, StepOutput, Unit, UnitOutcome, UnitSink};
+use crate::executor::{Executor, StepOutput, UnitOutcome, UnitSink};
 use crate::flaky::FlakyReport;
 use crate::logs::{self, LogStore};
 use crate::plan::{self, PlanError};
@@ -405,17 +405,11 @@ impl Orchestrator {
         };
         self.inner.store.insert_execution(&record)?;
 
-        let unit = Unit {
-            execution_id: id.clone(),
-            path: String::new(),
-            workspace: self.inner.data_dir.join("workspaces").join(&id),
-            artifacts_dir: self.artifacts_dir(&id),
-            files: plan.files,
-            steps: plan.steps,
-            deadline: plan.deadline,
-            variables: plan.variables,
-            pod: plan.pod,
-        };
+        let unit = plan.into_unit(
+            &id,
+            self.inner.data_dir.join("workspaces").join(&id),
+            self.artifacts_dir(&id),
+        );
         let cancel = CancellationToken::new();
         lock(&self.inner.running).insert(id.clone(), cancel.clone());
         let events = self.inner.events.subscribe();

@@ -59,6 +59,16 @@ Output, one problem a line:  FILE:LINE:COLUMN: spec.steps[2].timeout: expected a
 Exit status: 0 when every file is valid, 1 otherwise.")]
     Validate(ValidateArgs),
 
+    /// Print the Kubernetes objects a run would create (a ConfigMap and a Pod per unit), as
+    /// `helm template` does: for review and GitOps. Nothing is created.
+    #[command(after_help = "Examples:
+  testloop render examples/workflows/hello.yaml --executor kubernetes
+  testloop render my-workflow.yaml --set env=staging --executor kubernetes --namespace tests
+  testloop render my-workflow.yaml --executor kubernetes | kubectl apply --dry-run=server -f -
+
+Exit status: 0 when the objects were printed, 2 when the workflow cannot run on Kubernetes.")]
+    Render(RenderArgs),
+
     /// List executions, newest first.
     #[command(after_help = "Examples:
   testloop executions
@@ -270,6 +280,24 @@ pub struct ValidateArgs {
     /// Workflow files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A workflow file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// A config value, typed by the workflow's `spec.config` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+
+    /// Which workflow of a file that holds several.
+    #[arg(short, long, value_name = "NAME")]
+    pub workflow: Option<String>,
+
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
 }
 
 #[derive(Debug, Args)]

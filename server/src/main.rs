@@ -16,8 +16,10 @@ use clap::Parser;
 use testloop_orchestrator::execution::{
     ExecutionRecord, ExecutionStatus, ExecutorKind, StepRecord, Trigger,
 };
+use testloop_orchestrator::executor::kubernetes::manifest;
 use testloop_orchestrator::executor::sandbox::SandboxMode;
 use testloop_orchestrator::logs::LogLine;
+use testloop_orchestrator::plan;
 use testloop_orchestrator::results::TestStatus;
 use testloop_orchestrator::run::{
     Baseline, OrchestratorConfig, RunEvent, RunHandle, RunRequest, format_duration,
@@ -92,6 +94,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Command::Validate(args) => Ok(validate(&args.files)),
+        Command::Render(args) => render(args),
         Command::Run(args) => run(&data_dir, args).await,
         Command::Executions(args) => executions(&data_dir, args),
         Command::Logs(args) => print_logs(&data_dir, args),
@@ -141,6 +144,94 @@ async fn open_for_runs(
         config.default_executor = ExecutorKind::Kubernetes;
     }
     open_with(config)
+}
+
+/// The workflow of a file to use: the one named, or the only one.
+fn choose<'p>(
+    parsed: &'p [spec::ParsedWorkflow],
+    name: Option<&str>,
+    file: &Path,
+) -> Result<&'p spec::ParsedWorkflow> {
+    match (name, parsed.len()) {
+        (Some(name), _) => parsed
+            .iter()
+            .find(|candidate| candidate.workflow.metadata.name == name)
+            .with_context(|| {
+                format!(
+                    "{} has no workflow `{name}`; it has: {}",
+                    file.display(),
+                    names(parsed)
+                )
+            }),
+        (None, 1) => Ok(&parsed[0]),
+        (None, _) => bail!(
+            "{} holds {} workflows: choose one with --workflow NAME ({})",
+            file.display(),
+            parsed.len(),
+            names(parsed)
+        ),
+    }
+}
+
+/// `testloop render`: the Kubernetes objects a run of the workflow would create, as YAML. For a
+/// file of several workflows without `--workflow`, every one that can run on Kubernetes is
+/// rendered and the others are named on stderr with the reason.
+fn render(args: cli::RenderArgs) -> Result<ExitCode> {
+    let parsed = match spec::parse_file(&args.file) {
+        Ok(parsed) => parsed,
+        Err(problems) => {
+            print_problems(&args.file, &problems);
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let chosen: Vec<&spec::ParsedWorkflow> = match &args.workflow {
+        Some(name) => vec![choose(&parsed, Some(name), &args.file)?],
+        None => parsed.iter().collect(),
+    };
+    let config: BTreeMap<String, String> = args.set.into_iter().collect();
+    let options = kube::pod_options(&args.executor);
+    let mut rendered = 0;
+    for workflow in &chosen {
+        match render_one(&workflow.workflow, &config, &options) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                rendered += 1;
+            }
+            Err(error) => eprintln!(
+                "testloop: {}: {}: {error}",
+                args.file.display(),
+                workflow.workflow.metadata.name
+            ),
+        }
+    }
+    Ok(if rendered == 0 {
+        ExitCode::from(EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn render_one(
+    workflow: &spec::Workflow,
+    config: &BTreeMap<String, String>,
+    options: &manifest::PodOptions,
+) -> Result<String> {
+    let execution_id = "render";
+    let plan = plan::plan(
+        workflow,
+        config,
+        plan::ExecutionVars {
+            executor: ExecutorKind::Kubernetes,
+            ..plan::ExecutionVars::new(execution_id)
+        },
+    )?;
+    let unit = plan.into_unit(execution_id, PathBuf::new(), PathBuf::new());
+    let objects = manifest::build(&unit, options, "render")?;
+    Ok(format!(
+        "---\n{}---\n{}",
+        yaml_serde::to_string(&objects.config_map)?,
+        yaml_serde::to_string(&objects.pod)?
+    ))
 }
 
 fn print_problems(file: &Path, problems: &[Problem]) {
@@ -194,25 +285,7 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_INVALID));
             }
         };
-        let chosen = match (&args.workflow, parsed.len()) {
-            (Some(name), _) => parsed
-                .iter()
-                .find(|candidate| &candidate.workflow.metadata.name == name)
-                .with_context(|| {
-                    format!(
-                        "{} has no workflow `{name}`; it has: {}",
-                        file.display(),
-                        names(&parsed)
-                    )
-                })?,
-            (None, 1) => &parsed[0],
-            (None, _) => bail!(
-                "{} holds {} workflows: choose one with --workflow NAME ({})",
-                file.display(),
-                parsed.len(),
-                names(&parsed)
-            ),
-        };
+        let chosen = choose(&parsed, args.workflow.as_deref(), file)?;
         orchestrator.save_workflow(chosen)?;
         chosen.workflow.metadata.name.clone()
     } else if args.target.contains('/')

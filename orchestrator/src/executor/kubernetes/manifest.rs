@@ -319,8 +319,8 @@ pub fn build(unit: &Unit, options: &PodOptions, nonce: &str) -> Result<UnitObjec
         unit: pod_unit,
         containers: containers.iter().map(|(plan, _, _)| plan.clone()).collect(),
     };
-    let plan_json =
-        serde_json::to_string(&plan).map_err(|error| ManifestError::Encode(error.to_string()))?;
+    let plan_json = serde_json::to_string_pretty(&plan)
+        .map_err(|error| ManifestError::Encode(error.to_string()))?;
     data.insert(PLAN_KEY.to_owned(), plan_json);
     let bytes: usize = data
         .iter()
