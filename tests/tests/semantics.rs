@@ -21,6 +21,15 @@ macro_rules! on_every_backend {
                 }
             )+
         }
+        mod kubernetes {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    cases::$case(&Backend::kubernetes().await).await;
+                }
+            )+
+        }
     };
 }
 

@@ -2,7 +2,14 @@
 //! talking to the API double through a real kubeconfig.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use testloop_kube_double::KubeDouble;
+use testloop_orchestrator::execution::ExecutorKind;
+use testloop_orchestrator::executor::kubernetes::cluster::ClusterOptions;
+use testloop_orchestrator::executor::kubernetes::executor::{KubernetesExecutor, KubernetesOptions};
+use testloop_orchestrator::executor::kubernetes::manifest::PodOptions;
 
 use testloop_orchestrator::Orchestrator;
 use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus, Trigger};
@@ -13,22 +20,65 @@ use testloop_orchestrator::spec;
 /// Where a test's workflow runs.
 pub enum Backend {
     Local,
+    /// The Kubernetes executor, through kube-rs and a generated kubeconfig, against the API
+    /// double; the pods' runner is the `testloop` binary built with these tests.
+    Kubernetes(Cluster),
 }
+
+/// An API double and a kubeconfig pointing at it.
+pub struct Cluster {
+    pub double: KubeDouble,
+    pub kubeconfig: tempfile::NamedTempFile,
+}
+
+/// The namespace test pods go to.
+pub const NAMESPACE: &str = "tests";
 
 impl Backend {
     pub fn local() -> Self {
         Backend::Local
     }
 
+    pub async fn kubernetes() -> Self {
+        let double = KubeDouble::start().await.expect("start the API double");
+        let kubeconfig = tempfile::NamedTempFile::new().expect("kubeconfig file");
+        double
+            .write_kubeconfig(kubeconfig.path(), NAMESPACE)
+            .expect("write kubeconfig");
+        Backend::Kubernetes(Cluster { double, kubeconfig })
+    }
+
+    /// The double, on the Kubernetes backend.
+    pub fn double(&self) -> Option<&KubeDouble> {
+        match self {
+            Backend::Kubernetes(cluster) => Some(&cluster.double),
+            Backend::Local => None,
+        }
+    }
+
     /// Opens an orchestrator on `dir` that runs executions on this backend.
     pub async fn open(&self, dir: &tempfile::TempDir) -> Orchestrator {
-        match self {
-            Backend::Local => Orchestrator::open(OrchestratorConfig::local(
-                dir.path().to_path_buf(),
-                SandboxMode::Auto,
-            ))
-            .expect("open orchestrator"),
+        let mut config = OrchestratorConfig::local(dir.path().to_path_buf(), SandboxMode::Auto);
+        if let Backend::Kubernetes(cluster) = self {
+            let executor = KubernetesExecutor::connect(KubernetesOptions {
+                cluster: ClusterOptions {
+                    kubeconfig: Some(cluster.kubeconfig.path().to_path_buf()),
+                    context: None,
+                    namespace: None,
+                },
+                pod: PodOptions {
+                    runner_source: testloop_tests::testloop_bin().display().to_string(),
+                    ..PodOptions::default()
+                },
+                keep_failed_pods: false,
+                schedule_timeout: Duration::from_secs(3),
+            })
+            .await
+            .expect("connect to the API double");
+            config.kubernetes = Some(Arc::new(executor));
+            config.default_executor = ExecutorKind::Kubernetes;
         }
+        Orchestrator::open(config).expect("open orchestrator")
     }
 
     /// Whether a pid a step prints is a pid of this machine (not of a pod's PID namespace).
