@@ -304,10 +304,10 @@ impl State {
             object: object.clone(),
         };
         store.history.push_back(change.clone());
-        if store.history.len() > HISTORY {
-            if let Some(old) = store.history.pop_front() {
-                store.expired_before = old.rv;
-            }
+        if store.history.len() > HISTORY
+            && let Some(old) = store.history.pop_front()
+        {
+            store.expired_before = old.rv;
         }
         let _ = self.changes.send(change);
         object

@@ -86,7 +86,12 @@ pub fn status(code: u16, reason: &str, message: &str) -> Response {
 }
 
 /// Counts the request, checks the token and the injected failures.
-fn admit(state: &State, headers: &HeaderMap, verb: &str, resource: &str) -> Result<(), Response> {
+fn admit(
+    state: &State,
+    headers: &HeaderMap,
+    verb: &str,
+    resource: &str,
+) -> Result<(), Box<Response>> {
     *lock(&state.requests)
         .by_kind
         .entry((verb.to_owned(), resource.to_owned()))
@@ -96,7 +101,7 @@ fn admit(state: &State, headers: &HeaderMap, verb: &str, resource: &str) -> Resu
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value == format!("Bearer {TOKEN}"));
     if !authorized {
-        return Err(status(401, "Unauthorized", "Unauthorized"));
+        return Err(Box::new(status(401, "Unauthorized", "Unauthorized")));
     }
     let mut faults = lock(&state.faults);
     if let Some(fault) = faults
@@ -106,7 +111,7 @@ fn admit(state: &State, headers: &HeaderMap, verb: &str, resource: &str) -> Resu
     {
         fault.3 -= 1;
         let code = fault.2;
-        return Err(match code {
+        return Err(Box::new(match code {
             429 => status(
                 429,
                 "TooManyRequests",
@@ -117,7 +122,7 @@ fn admit(state: &State, headers: &HeaderMap, verb: &str, resource: &str) -> Resu
                 "InternalError",
                 "an error on the server (\"injected by the double\") has prevented the request from succeeding",
             ),
-        });
+        }));
     }
     Ok(())
 }
@@ -164,7 +169,7 @@ async fn create(
     body: Bytes,
 ) -> Response {
     if let Err(response) = admit(&state, &headers, "create", &resource) {
-        return response;
+        return *response;
     }
     let Some(kind) = kind_of(&resource) else {
         return status(
@@ -287,7 +292,7 @@ async fn get_one(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = admit(&state, &headers, "get", &resource) {
-        return response;
+        return *response;
     }
     match state.get(&resource, &ns, &name) {
         Some(object) => axum::Json(object).into_response(),
@@ -303,7 +308,7 @@ async fn delete_one(
     body: Bytes,
 ) -> Response {
     if let Err(response) = admit(&state, &headers, "delete", &resource) {
-        return response;
+        return *response;
     }
     let Some(object) = state.get(&resource, &ns, &name) else {
         return status(404, "NotFound", &format!("{resource} \"{name}\" not found"));
@@ -380,7 +385,7 @@ async fn delete_collection(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = admit(&state, &headers, "deletecollection", &resource) {
-        return response;
+        return *response;
     }
     let Some(selector) =
         selector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
@@ -417,7 +422,7 @@ async fn list_or_watch(
         if watching { "watch" } else { "list" },
         &resource,
     ) {
-        return response;
+        return *response;
     }
     let Some(kind) = kind_of(&resource) else {
         return status(
@@ -577,7 +582,7 @@ async fn logs(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = admit(&state, &headers, "get", "pods/log") {
-        return response;
+        return *response;
     }
     let Some(pod) = state.get("pods", &ns, &name) else {
         return status(404, "NotFound", &format!("pods \"{name}\" not found"));

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // Shared by the semantic suite and the Kubernetes-only tests, which use different parts.
 //! The backends the semantic suite runs on: the local executor, and the Kubernetes executor
 //! talking to the API double through a real kubeconfig.
 
@@ -8,7 +9,9 @@ use std::time::Duration;
 use testloop_kube_double::KubeDouble;
 use testloop_orchestrator::execution::ExecutorKind;
 use testloop_orchestrator::executor::kubernetes::cluster::ClusterOptions;
-use testloop_orchestrator::executor::kubernetes::executor::{KubernetesExecutor, KubernetesOptions};
+use testloop_orchestrator::executor::kubernetes::executor::{
+    KubernetesExecutor, KubernetesOptions,
+};
 use testloop_orchestrator::executor::kubernetes::manifest::PodOptions;
 
 use testloop_orchestrator::Orchestrator;
@@ -136,6 +139,22 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Reads back an execution that finished.
+    pub fn read(
+        orchestrator: Orchestrator,
+        record: ExecutionRecord,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let (record, steps) = orchestrator.execution(&record.id).expect("read back");
+        Finished {
+            orchestrator,
+            record,
+            steps,
+            data_path: "/data".to_owned(),
+            _dir: dir,
+        }
+    }
+
     pub fn step(&self, path: &str) -> &StepRecord {
         self.steps
             .iter()
