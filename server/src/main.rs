@@ -485,8 +485,8 @@ fn executions(data_dir: &Path, args: cli::ExecutionsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<26}  {:<24}  {:<11}  {:<20}  {:>9}  TRIGGER",
-        "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION"
+        "{:<26}  {:<24}  {:<11}  {:<20}  {:>9}  {:<8}  EXECUTOR",
+        "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER"
     );
     for record in records {
         let started = record
@@ -501,13 +501,14 @@ fn executions(data_dir: &Path, args: cli::ExecutionsArgs) -> Result<ExitCode> {
             })
             .unwrap_or_else(|| "-".to_owned());
         println!(
-            "{:<26}  {:<24}  {:<11}  {:<20}  {:>9}  {}",
+            "{:<26}  {:<24}  {:<11}  {:<20}  {:>9}  {:<8}  {}",
             record.id,
             format!("{}@v{}", record.workflow, record.workflow_version),
             record.status,
             started,
             duration,
-            record.trigger
+            record.trigger,
+            record.executor
         );
     }
     Ok(ExitCode::SUCCESS)

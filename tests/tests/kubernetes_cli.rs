@@ -54,7 +54,12 @@ async fn testloop_run_executes_an_example_on_kubernetes() {
     let logs = run(&data, &kubeconfig, &["logs", &id, "--step", "1"]).await;
     assert!(logs.stdout.contains("hello from testloop"), "{logs:?}");
     let listed = run(&data, &kubeconfig, &["executions"]).await;
-    assert!(listed.stdout.contains(&id), "{listed:?}");
+    let row = listed
+        .stdout
+        .lines()
+        .find(|line| line.contains(&id))
+        .unwrap_or_else(|| panic!("{listed:?}"));
+    assert!(row.ends_with("kubernetes"), "{row}");
     assert!(
         double.objects("pods", NAMESPACE).is_empty() || {
             tokio::time::sleep(Duration::from_secs(3)).await;
@@ -128,6 +133,7 @@ async fn a_server_with_a_cluster_runs_where_each_call_asks() {
     assert_ne!(result.is_error, Some(true), "{result:?}");
     let report = result.structured_content.unwrap();
     assert_eq!(report["status"], json!("passed"), "{report}");
+    assert_eq!(report["executor"], json!("kubernetes"), "{report}");
     assert_eq!(double.requests().get("create", "pods"), 1);
     tokio::time::timeout(ANSWER, client.cancel())
         .await

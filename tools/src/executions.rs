@@ -219,6 +219,9 @@ pub struct ExecutionReport {
     /// The execution this one re-runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<String>,
+    /// Where it ran, when not on the server's machine: `kubernetes` (one pod per unit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<String>,
     /// Config values it ran with (sensitive ones masked).
     pub config: Map<String, Value>,
     /// Steps in tree order (a parent before its nested steps).
@@ -800,6 +803,7 @@ fn build_report(
         duration_ms: duration_ms(record),
         error: record.error.clone(),
         rerun_of: record.rerun_of.clone(),
+        executor: (record.executor != ExecutorKind::Local).then(|| record.executor.to_string()),
         config: summary::masked_config(record),
         steps: rows,
         steps_omitted: steps.len().saturating_sub(MAX_STEPS_SHOWN),
@@ -823,6 +827,9 @@ fn render_report(report: &ExecutionReport) -> String {
     }
     if let Some(rerun_of) = &report.rerun_of {
         let _ = write!(text, " (re-run of {rerun_of})");
+    }
+    if let Some(executor) = &report.executor {
+        let _ = write!(text, " on {executor}");
     }
     text.push('\n');
     if let Some(error) = &report.error {
