@@ -439,10 +439,17 @@ async fn run_container(
     };
     drop(bwrap);
     let group = child.id().map(|id| id as i32).unwrap_or_default();
-    lock(&state.processes)
-        .entry(key.clone())
-        .or_default()
-        .push(group);
+    // Registered under the locks `mark_stopping` takes, so that a deletion either sees this
+    // container (and stops it) or this container sees the deletion (and stops itself).
+    {
+        let mut processes = lock(&state.processes);
+        if lock(&state.stopping).contains(&key) {
+            // SAFETY: killpg takes plain integers.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        } else {
+            processes.entry(key.clone()).or_default().push(group);
+        }
+    }
     let log_key = (ns.to_owned(), name.to_owned(), container_name.clone());
     lock(&state.logs).insert(log_key.clone(), ContainerLog::default());
     let started_at = now();
@@ -694,7 +701,7 @@ fn expand(value: &str, env: &[(String, String)]) -> String {
 /// Kills a pod's processes: SIGTERM, then SIGKILL after `grace`.
 pub async fn stop(state: &State, ns: &str, name: &str, grace: Duration) {
     let key = (ns.to_owned(), name.to_owned());
-    lock(&state.stopping).insert(key.clone());
+    mark_stopping(state, &key);
     state.scheduling.notify_waiters();
     signal_all(state, &key, libc::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
@@ -707,7 +714,14 @@ pub async fn stop(state: &State, ns: &str, name: &str, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     lock(&state.processes).remove(&key);
-    lock(&state.stopping).remove(&key);
+    // `stopping` stays set: a container the kubelet was about to start when the deletion began
+    // must see it and not start.
+}
+
+/// From now on the pod's kubelet starts nothing (see `run_container`).
+fn mark_stopping(state: &State, key: &Key) {
+    let _processes = lock(&state.processes);
+    lock(&state.stopping).insert(key.clone());
 }
 
 fn has_processes(state: &State, key: &Key) -> bool {
@@ -727,7 +741,7 @@ fn signal_all(state: &State, key: &Key, signal: i32) {
 /// eviction and at the deadline.
 fn fail_pod(state: &State, ns: &str, name: &str, reason: &str, message: &str) {
     let key = (ns.to_owned(), name.to_owned());
-    lock(&state.stopping).insert(key.clone());
+    mark_stopping(state, &key);
     signal_all(state, &key, libc::SIGKILL);
     state.update_pod(ns, name, |pod| {
         pod["status"]["phase"] = json!("Failed");

@@ -124,7 +124,10 @@ current-context: double\nusers:\n- name: double\n  user:\n    token: {TOKEN}\n",
 
     /// Processes the double's kubelet is running now.
     pub fn running_processes(&self) -> usize {
-        server::lock(&self.state.processes).len()
+        server::lock(&self.state.processes)
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -237,7 +240,7 @@ struct State {
     log_written: Notify,
     /// (namespace, pod) → process group ids of its running containers.
     processes: Mutex<HashMap<(String, String), Vec<i32>>>,
-    /// Pods being deleted or evicted: their kubelet stops.
+    /// Pods being deleted, deleted or evicted: their kubelet starts nothing more.
     stopping: Mutex<HashSet<(String, String)>>,
     scheduling: Notify,
     /// Per-pod host directories, removed with the pod.
