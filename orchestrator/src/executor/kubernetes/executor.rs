@@ -362,6 +362,10 @@ impl<'a, 'e> Driver<'a, 'e> {
         // after DELETE_WAIT.
         let mut give_up_at: Option<Instant> = None;
         let mut output_deadline: Option<Instant> = None;
+        // When a failure that stops the pod was found: its earlier containers' output is read to
+        // the end (for at most OUTPUT_AFTER_END) before the pod is deleted, so that what their
+        // steps reported is not lost.
+        let mut failed_at: Option<Instant> = None;
         loop {
             if self.pod_gone
                 || (self.pod_ended && self.slots.iter().all(|s| !s.following || s.ended))
@@ -371,7 +375,10 @@ impl<'a, 'e> Driver<'a, 'e> {
             let schedule_deadline = self
                 .unschedulable_since
                 .map(|since| since + self.executor.schedule_timeout);
-            let wake = [give_up_at, output_deadline, schedule_deadline]
+            let output_wait = failed_at
+                .filter(|_| give_up_at.is_none())
+                .map(|at| at + OUTPUT_AFTER_END);
+            let wake = [give_up_at, output_deadline, schedule_deadline, output_wait]
                 .into_iter()
                 .flatten()
                 .min();
@@ -392,10 +399,6 @@ impl<'a, 'e> Driver<'a, 'e> {
                     if self.pod_ended && output_deadline.is_none() {
                         output_deadline = Some(Instant::now() + OUTPUT_AFTER_END);
                     }
-                    if self.failure.is_some() && give_up_at.is_none() && !self.pod_ended {
-                        self.executor.delete_pod(&self.pod_name, Some(0)).await;
-                        give_up_at = Some(Instant::now() + DELETE_WAIT);
-                    }
                 }
                 Some(message) = self.messages.1.recv() => self.on_message(message),
                 _ = sleep_until(wake), if wake.is_some() => {
@@ -413,10 +416,17 @@ impl<'a, 'e> Driver<'a, 'e> {
                             reason.unwrap_or_else(|| "unschedulable".to_owned()),
                             self.executor.schedule_timeout.as_secs()
                         ));
-                        self.executor.delete_pod(&self.pod_name, Some(0)).await;
-                        give_up_at = Some(now + DELETE_WAIT);
                         self.unschedulable_since = None;
                     }
+                }
+            }
+            if self.failure.is_some() && give_up_at.is_none() && !self.pod_ended && !self.aborting {
+                let now = Instant::now();
+                let since = *failed_at.get_or_insert(now);
+                let output_in = self.slots.iter().all(|slot| !slot.following || slot.ended);
+                if output_in || since + OUTPUT_AFTER_END <= now {
+                    self.executor.delete_pod(&self.pod_name, Some(0)).await;
+                    give_up_at = Some(now + DELETE_WAIT);
                 }
             }
         }
