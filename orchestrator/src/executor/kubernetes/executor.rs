@@ -696,17 +696,7 @@ impl<'a, 'e> Driver<'a, 'e> {
                 // Its nested steps end first, as they would have.
                 self.close_unreported(&step.children, reason, running_status, blamed, now);
             }
-            let mut record = StepRecord {
-                execution_id: self.unit.execution_id.clone(),
-                path: step.path.clone(),
-                name: step.name.clone(),
-                status: StepStatus::Skipped,
-                exit_code: None,
-                attempts: 0,
-                started_at: None,
-                finished_at: Some(now),
-                message: Some(format!("not run: {reason}")),
-            };
+            let mut record = self.not_run(step, reason, now);
             if started {
                 record.status = running_status;
                 record.attempts = 1;
@@ -728,18 +718,23 @@ impl<'a, 'e> Driver<'a, 'e> {
         for child in &step.children {
             if self.finished.insert(child.path.clone()) {
                 self.close_unreported_children(child, reason, now);
-                self.sink.step_finished(&StepRecord {
-                    execution_id: self.unit.execution_id.clone(),
-                    path: child.path.clone(),
-                    name: child.name.clone(),
-                    status: StepStatus::Skipped,
-                    exit_code: None,
-                    attempts: 0,
-                    started_at: None,
-                    finished_at: Some(now),
-                    message: Some(format!("not run: {reason}")),
-                });
+                self.sink.step_finished(&self.not_run(child, reason, now));
             }
+        }
+    }
+
+    /// `step` skipped because the pod stopped for `reason`.
+    fn not_run(&self, step: &PlannedStep, reason: &str, now: i64) -> StepRecord {
+        StepRecord {
+            execution_id: self.unit.execution_id.clone(),
+            path: step.path.clone(),
+            name: step.name.clone(),
+            status: StepStatus::Skipped,
+            exit_code: None,
+            attempts: 0,
+            started_at: None,
+            finished_at: Some(now),
+            message: Some(format!("not run: {reason}")),
         }
     }
 }
