@@ -83,10 +83,22 @@ async fn main() {
     }
     let created = started.elapsed();
     let mut passed = 0;
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for handle in handles {
-        if handle.done.await.expect("run").status == ExecutionStatus::Passed {
+        let record = handle.done.await.expect("run");
+        if record.status == ExecutionStatus::Passed {
             passed += 1;
+            continue;
         }
+        // Why a unit did not pass is part of the result: a benchmark that hides failures measures
+        // nothing.
+        let (_, steps) = orchestrator.execution(&record.id).expect("execution");
+        let reason = steps
+            .iter()
+            .find_map(|step| step.message.clone())
+            .or(record.error.clone())
+            .unwrap_or_else(|| format!("{:?}", record.status));
+        *reasons.entry(reason).or_default() += 1;
     }
     let finished = started.elapsed();
     wait_for_cleanup(&double).await;
@@ -99,6 +111,9 @@ async fn main() {
         requests.without_logs() as f64 / UNITS as f64,
         requests.by_kind
     );
+    for (reason, count) in &reasons {
+        println!("  did not pass ({count}): {reason}");
+    }
 }
 
 async fn run(orchestrator: &Orchestrator, count: usize) {
