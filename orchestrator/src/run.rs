@@ -2,8 +2,10 @@
 //!
 //! [`Orchestrator`] is the one API the CLI and the MCP tools share. Every execution it starts runs
 //! in the background, holds a lease (an exclusive lock on `runs/<id>.lock`) for as long as it runs,
-//! and reports through [`RunEvent`]s; whoever opens the data directory later and finds an active
-//! execution whose lease nobody holds marks it `interrupted`: its process died mid-run.
+//! and reports through [`RunEvent`]s. Whoever opens the data directory later and finds an active
+//! execution whose lease nobody holds knows its process died mid-run: a local execution is marked
+//! `interrupted` (its processes died too); a Kubernetes one is re-attached to its pods, which ran
+//! on (see [`Orchestrator::open`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -20,7 +22,7 @@ use crate::execution::{
 };
 use crate::executor::local::LocalExecutor;
 use crate::executor::sandbox::SandboxMode;
-use crate::executor::{Executor, StepOutput, UnitOutcome, UnitSink};
+use crate::executor::{Executor, ExecutorError, StartedUnit, StepOutput, UnitOutcome, UnitSink};
 use crate::flaky::FlakyReport;
 use crate::logs::{self, LogStore};
 use crate::plan::{self, PlanError};
@@ -175,8 +177,10 @@ struct Inner {
 }
 
 impl Orchestrator {
-    /// Opens (creating if needed) the data directory, and marks executions whose runner died as
-    /// `interrupted`.
+    /// Opens (creating if needed) the data directory, and recovers the executions whose process
+    /// died: local ones are marked `interrupted`; Kubernetes ones are followed again, in the
+    /// background, when the Kubernetes executor is configured (call this inside a Tokio runtime
+    /// then), or else left `running` for a process that has it.
     pub fn open(config: OrchestratorConfig) -> Result<Self> {
         let data_dir = config.data_dir;
         for dir in ["runs", "logs", "artifacts", "workspaces"] {
@@ -225,20 +229,55 @@ impl Orchestrator {
             .join(format!("{execution}.lock"))
     }
 
+    /// Finds the executions whose process died mid-run (their lease is free). Local ones are
+    /// marked `interrupted`: their processes died with it. Kubernetes ones are re-attached to their
+    /// pods, which ran on, when this process has the Kubernetes executor and a runtime to follow
+    /// them on; otherwise they are left `running` for one that has.
     fn recover(&self) -> Result<()> {
+        let can_follow_pods =
+            self.inner.kubernetes.is_some() && tokio::runtime::Handle::try_current().is_ok();
         for execution in self.inner.store.active_executions()? {
-            let lease = self.lease_path(&execution.id);
-            let orphaned = match File::open(&lease) {
-                Ok(file) => file.try_lock().is_ok(),
-                Err(_) => true,
+            let lease_path = self.lease_path(&execution.id);
+            let Some(lease) = take_free_lease(&lease_path) else {
+                continue;
             };
-            if orphaned {
-                tracing::warn!(execution = %execution.id, "marking an orphaned execution interrupted");
-                self.inner.store.mark_interrupted(
-                    &execution.id,
-                    "the testloop process running it stopped before it finished",
-                )?;
-                let _ = std::fs::remove_file(&lease);
+            match (execution.executor, &self.inner.kubernetes) {
+                (ExecutorKind::Kubernetes, Some(kubernetes)) if can_follow_pods => {
+                    tracing::info!(execution = %execution.id, "re-attaching to an execution's pods");
+                    let started = StartedUnit {
+                        execution_id: execution.id.clone(),
+                        path: String::new(),
+                        artifacts_dir: self.artifacts_dir(&execution.id),
+                    };
+                    let cancel = CancellationToken::new();
+                    lock(&self.inner.running).insert(execution.id.clone(), cancel.clone());
+                    let executor = Arc::clone(kubernetes);
+                    // Nobody waits for it here: its end reaches the store and the event channel.
+                    drop(self.spawn_execution(
+                        execution,
+                        Leased(lease, lease_path),
+                        cancel,
+                        move |sink, cancel| {
+                            Box::pin(async move { executor.reattach(started, sink, cancel).await })
+                        },
+                    ));
+                }
+                (ExecutorKind::Kubernetes, _) => {
+                    tracing::warn!(
+                        execution = %execution.id,
+                        "an execution on Kubernetes lost its testloop process; it stays running \
+                         until a testloop with `--executor kubernetes` re-attaches to its pods"
+                    );
+                }
+                (ExecutorKind::Local, _) => {
+                    tracing::warn!(execution = %execution.id, "marking an orphaned execution interrupted");
+                    self.inner.store.mark_interrupted(
+                        &execution.id,
+                        "the testloop process running it stopped before it finished",
+                    )?;
+                    drop(lease);
+                    let _ = std::fs::remove_file(&lease_path);
+                }
             }
         }
         Ok(())
@@ -387,7 +426,7 @@ impl Orchestrator {
         })?;
 
         let now = now_micros();
-        let mut record = ExecutionRecord {
+        let record = ExecutionRecord {
             id: id.clone(),
             workflow: launch.name,
             workflow_version: launch.version,
@@ -412,6 +451,27 @@ impl Orchestrator {
         );
         let cancel = CancellationToken::new();
         lock(&self.inner.running).insert(id.clone(), cancel.clone());
+        Ok(self.spawn_execution(
+            record,
+            Leased(lease, lease_path),
+            cancel,
+            move |sink, cancel| Box::pin(async move { executor.run(unit, sink, cancel).await }),
+        ))
+    }
+
+    /// Runs `work` (the executor running or re-attaching to the execution's unit) in the
+    /// background, records what it reports, and then the execution's end.
+    fn spawn_execution<W>(
+        &self,
+        mut record: ExecutionRecord,
+        lease: Leased,
+        cancel: CancellationToken,
+        work: W,
+    ) -> RunHandle
+    where
+        W: for<'s> FnOnce(&'s dyn UnitSink, CancellationToken) -> UnitWork<'s> + Send + 'static,
+    {
+        let id = record.id.clone();
         let events = self.inner.events.subscribe();
         let inner = Arc::clone(&self.inner);
         let done = tokio::spawn(async move {
@@ -420,8 +480,7 @@ impl Orchestrator {
                 logs: inner.logs.clone(),
                 recorder: Recorder::start(Arc::clone(&inner.store), inner.events.clone()),
             };
-            let workspace = unit.workspace.clone();
-            let outcome = executor.run(unit, &sink, cancel).await;
+            let outcome = work(&sink, cancel).await;
             // Every step record is written before the execution's final status.
             sink.recorder.finish();
             let (status, error) = match outcome {
@@ -435,6 +494,12 @@ impl Orchestrator {
                     ExecutionStatus::TimedOut,
                     Some("job.activeDeadlineSeconds exceeded".to_owned()),
                 ),
+                Err(ExecutorError::Gone(reason)) => (
+                    ExecutionStatus::Interrupted,
+                    Some(format!(
+                        "could not re-attach after testloop restarted: {reason}"
+                    )),
+                ),
                 Err(error) => (ExecutionStatus::Failed, Some(error.to_string())),
             };
             record.status = status;
@@ -442,17 +507,27 @@ impl Orchestrator {
             // Before the status is final, so that whoever sees it final sees the results too.
             collect_test_results(&inner, &record).await;
             record.finished_at = Some(now_micros());
-            if let Err(error) = inner.store.update_execution(
-                &record.id,
-                record.status,
-                None,
-                record.finished_at,
-                record.error.as_deref(),
-            ) {
+            let recorded = if status == ExecutionStatus::Interrupted {
+                // Its steps that were running end interrupted too.
+                inner
+                    .store
+                    .mark_interrupted(&record.id, record.error.as_deref().unwrap_or_default())
+                    .map(|_| ())
+            } else {
+                inner.store.update_execution(
+                    &record.id,
+                    record.status,
+                    None,
+                    record.finished_at,
+                    record.error.as_deref(),
+                )
+            };
+            if let Err(error) = recorded {
                 tracing::error!(execution = %record.id, %error, "cannot record the end of an execution");
             }
-            let _ = std::fs::remove_dir_all(&workspace);
+            let _ = std::fs::remove_dir_all(inner.data_dir.join("workspaces").join(&record.id));
             lock(&inner.running).remove(&record.id);
+            let Leased(lease, lease_path) = lease;
             drop(lease);
             let _ = std::fs::remove_file(&lease_path);
             let _ = inner
@@ -460,7 +535,7 @@ impl Orchestrator {
                 .send(RunEvent::ExecutionFinished(record.clone()));
             record
         });
-        Ok(RunHandle { id, events, done })
+        RunHandle { id, events, done }
     }
 
     /// Events of every execution from now on (filter by [`RunEvent::execution_id`]).
@@ -544,6 +619,26 @@ impl Orchestrator {
     }
 }
 
+/// An execution's lease (an exclusive lock on `runs/<id>.lock`) and where it lives.
+struct Leased(File, PathBuf);
+
+/// What an execution's task awaits: the executor's work on its unit.
+type UnitWork<'s> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<UnitOutcome, ExecutorError>> + Send + 's>,
+>;
+
+/// The lease at `path` when no live process holds it, locked by this one.
+fn take_free_lease(path: &Path) -> Option<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    file.try_lock().ok()?;
+    Some(file)
+}
+
 /// What [`Orchestrator::diff`] compares an execution against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Baseline<'a> {
@@ -613,6 +708,10 @@ impl UnitSink for StoreSink {
 
     fn step_finished(&self, record: &StepRecord) {
         self.recorder.finished(record);
+    }
+
+    fn restart_output(&self) -> logs::Result<()> {
+        self.logs.remove_execution(&self.execution_id).map(|_| ())
     }
 }
 

@@ -171,6 +171,21 @@ pub trait UnitSink: Send + Sync {
     fn step_started(&self, record: &StepRecord);
     /// A step reached a terminal status, or was skipped.
     fn step_finished(&self, record: &StepRecord);
+    /// Forgets every step's output recorded so far: a re-attached unit's output is about to be
+    /// read again from its start.
+    fn restart_output(&self) -> logs::Result<()> {
+        Ok(())
+    }
+}
+
+/// A unit that a testloop process which has since stopped had started: enough to find it again.
+#[derive(Debug, Clone)]
+pub struct StartedUnit {
+    pub execution_id: String,
+    /// Empty for a workflow's only unit.
+    pub path: String,
+    /// Where collected artifacts are copied.
+    pub artifacts_dir: PathBuf,
 }
 
 /// What stops a unit from running at all.
@@ -192,6 +207,9 @@ pub enum ExecutorError {
     /// The unit's pod could not be built or created.
     #[error("{0}")]
     Kubernetes(String),
+    /// A unit to re-attach to is no longer there to follow.
+    #[error("{0}")]
+    Gone(String),
 }
 
 /// A backend that runs units.
@@ -205,6 +223,23 @@ pub trait Executor: Send + Sync {
         sink: &dyn UnitSink,
         cancel: CancellationToken,
     ) -> Result<UnitOutcome, ExecutorError>;
+
+    /// Follows, to its end, a unit that another testloop process started and stopped following
+    /// (it was restarted or killed), reporting into `sink` as [`Executor::run`] would have.
+    /// [`ExecutorError::Gone`] when the unit is no longer there, which is all a backend whose
+    /// units die with the process that runs them can say.
+    async fn reattach(
+        &self,
+        unit: StartedUnit,
+        sink: &dyn UnitSink,
+        cancel: CancellationToken,
+    ) -> Result<UnitOutcome, ExecutorError> {
+        let _ = (unit, sink, cancel);
+        Err(ExecutorError::Gone(format!(
+            "its {} processes ended with the testloop process that ran them",
+            self.name()
+        )))
+    }
 
     /// A short name for messages (`local`, `kubernetes`).
     fn name(&self) -> &'static str;

@@ -25,13 +25,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::cluster::{ClusterOptions, ConnectError, connect};
 use super::manifest::{self, PodOptions};
-use super::podplan::PodPlan;
+use super::podplan::{PLAN_KEY, PodPlan};
 use super::pods::{PodView, PodWatch};
 use super::protocol::{Decoded, Decoder, Event};
 use super::status::{self, ContainerState};
 use crate::execution::{StepRecord, StepStatus, now_micros};
 use crate::executor::{
-    Executor, ExecutorError, PlannedStep, StepOutput, Unit, UnitOutcome, UnitSink,
+    Executor, ExecutorError, PlannedStep, StartedUnit, StepOutput, Unit, UnitOutcome, UnitSink,
 };
 
 /// How long a pod may stay unschedulable before its unit fails, unless configured otherwise. A
@@ -193,20 +193,110 @@ impl Executor for KubernetesExecutor {
             watch.forget(&name);
             return Err(ExecutorError::Kubernetes(message));
         }
-        let mut driver = Driver::new(&unit, &objects.plan, &objects.pod, sink, self);
-        let outcome = driver.drive(view, &cancel).await;
+        Ok(self
+            .follow(&unit, &objects.plan, &objects.pod, view, sink, &cancel)
+            .await)
+    }
+
+    /// Finds the unit's pod and its plan (the ConfigMap holds the nonce that marks the runner's
+    /// control lines), then reads every container's output again from its start: the kubelet
+    /// keeps it until the pod is deleted, so the logs come out whole, not stitched.
+    async fn reattach(
+        &self,
+        started: StartedUnit,
+        sink: &dyn UnitSink,
+        cancel: CancellationToken,
+    ) -> Result<UnitOutcome, ExecutorError> {
+        let name = manifest::object_name(&started.execution_id, &started.path);
+        let namespace = &self.pod_options.namespace;
+        let watch = self.watch().await;
+        // Subscribed before the read, so that no change after it is missed.
+        let view = watch.subscribe(&name);
+        let found = self.find_unit(&name).await;
+        let (pod, plan) = match found {
+            Ok(found) => found,
+            Err(error) => {
+                watch.forget(&name);
+                return Err(error);
+            }
+        };
+        watch.seed(&name, pod.clone());
+        tracing::info!(pod = %name, %namespace, "re-attached to a unit's pod");
+        if let Err(error) = sink.restart_output() {
+            tracing::warn!(%error, "cannot clear the logs recorded before the restart");
+        }
+        let mut unit = plan.unit.clone();
+        unit.execution_id = started.execution_id;
+        unit.artifacts_dir = started.artifacts_dir;
+        Ok(self.follow(&unit, &plan, &pod, view, sink, &cancel).await)
+    }
+
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+}
+
+impl KubernetesExecutor {
+    /// Drives a created pod to its end, then deletes it unless it is to be kept.
+    async fn follow(
+        &self,
+        unit: &Unit,
+        plan: &PodPlan,
+        pod: &Pod,
+        view: watch::Receiver<PodView>,
+        sink: &dyn UnitSink,
+        cancel: &CancellationToken,
+    ) -> UnitOutcome {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let mut driver = Driver::new(unit, plan, pod, sink, self);
+        let outcome = driver.drive(view, cancel).await;
         let keep = self.keep_failed_pods && outcome != UnitOutcome::Passed;
         if keep {
             tracing::info!(pod = %name, "keeping the failed unit's pod (--keep-failed-pods)");
         } else if !driver.pod_gone {
             self.delete_pod(&name, Some(0)).await;
         }
-        watch.forget(&name);
-        Ok(outcome)
+        self.watch().await.forget(&name);
+        outcome
     }
 
-    fn name(&self) -> &'static str {
-        "kubernetes"
+    /// A unit's pod and the plan it runs, read back from the cluster.
+    async fn find_unit(&self, name: &str) -> Result<(Pod, PodPlan), ExecutorError> {
+        let namespace = &self.pod_options.namespace;
+        let pods = self.pods();
+        let pod = with_retries(|| pods.get_opt(name))
+            .await
+            .map_err(|error| {
+                ExecutorError::Kubernetes(format!("cannot read pod {name}: {}", describe(&error)))
+            })?
+            .ok_or_else(|| {
+                ExecutorError::Gone(format!(
+                    "its pod {name} is gone from namespace {namespace}: it was deleted while no \
+                     testloop process followed it"
+                ))
+            })?;
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let plan = with_retries(|| config_maps.get_opt(name))
+            .await
+            .map_err(|error| {
+                ExecutorError::Kubernetes(format!(
+                    "cannot read ConfigMap {name}: {}",
+                    describe(&error)
+                ))
+            })?
+            .and_then(|config_map| config_map.data?.remove(PLAN_KEY))
+            .and_then(|json| serde_json::from_str::<PodPlan>(&json).ok());
+        match plan {
+            Some(plan) => Ok((pod, plan)),
+            None => {
+                // Without the plan its output cannot be told apart from the runner's reports.
+                self.delete_pod(name, Some(0)).await;
+                Err(ExecutorError::Gone(format!(
+                    "the plan of pod {name} (ConfigMap {name}, key {PLAN_KEY}) is gone or \
+                     unreadable, so its output cannot be followed; the pod was deleted"
+                )))
+            }
+        }
     }
 }
 

@@ -119,6 +119,21 @@ impl PodWatch {
         }
     }
 
+    /// Tells the subscribers of `name` what a direct read of the pod found, unless the watch has
+    /// told them something already (which is newer). A pod that exists before anyone subscribes
+    /// and never changes afterwards would otherwise stay unknown until the watch re-lists.
+    pub fn seed(&self, name: &str, pod: Pod) {
+        if let Some(sender) = lock(&self.subscribers).get(name) {
+            sender.send_if_modified(|view| {
+                let unknown = matches!(view, PodView::Unknown);
+                if unknown {
+                    *view = PodView::Present(Arc::new(pod));
+                }
+                unknown
+            });
+        }
+    }
+
     /// Stops following `name` (its unit is done).
     pub fn forget(&self, name: &str) {
         lock(&self.subscribers).remove(name);

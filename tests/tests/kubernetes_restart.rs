@@ -1,0 +1,255 @@
+//! A testloop process that dies while its pods run: the next one to open the data directory with
+//! the Kubernetes executor re-attaches to them and finishes recording them, or marks the execution
+//! `interrupted` when its pods vanished meanwhile. The process that dies is the real binary,
+//! killed with SIGKILL; the pods run on in the API double.
+
+#[path = "semantics/backend.rs"]
+mod backend;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use backend::{Backend, NAMESPACE, workflow};
+use testloop_orchestrator::Orchestrator;
+use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, StepStatus};
+use testloop_orchestrator::store::ExecutionFilter;
+use testloop_tests::testloop;
+
+/// Waits until `done` holds, or fails after 30 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Kills the child for good even when an assertion fails first.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SLOW: &str = "steps:\n- shell: echo first\n- shell: echo started; sleep 2; echo finished\n- shell: echo third";
+
+/// Starts `testloop run --executor kubernetes` of [`SLOW`] and kills it with SIGKILL while its
+/// second step runs; returns the execution's id.
+async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> String {
+    let file = dir.path().join("slow.yaml");
+    std::fs::write(&file, workflow("slow", SLOW)).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    b.double()
+        .unwrap()
+        .write_kubeconfig(&kubeconfig, NAMESPACE)
+        .unwrap();
+    let mut command = testloop(dir.path());
+    command
+        .args(["run", "--executor", "kubernetes"])
+        .arg(&file)
+        .env("TESTLOOP_KUBECONFIG", &kubeconfig)
+        .env("TESTLOOP_TOOLKIT_BINARY", testloop_tests::testloop_bin())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("run.stderr")).unwrap());
+    let mut child = Killed(command.spawn().unwrap());
+    // A local-only view of the same data directory: it leaves the live run alone.
+    let observer = Orchestrator::open(testloop_orchestrator::run::OrchestratorConfig::local(
+        dir.path().to_path_buf(),
+        testloop_orchestrator::executor::sandbox::SandboxMode::Auto,
+    ))
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let latest = observer
+            .executions(&ExecutionFilter {
+                limit: 1,
+                ..ExecutionFilter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .next();
+        let mut seen = Vec::new();
+        if let Some(execution) = latest {
+            let (_, steps) = observer.execution(&execution.id).unwrap();
+            if steps
+                .iter()
+                .any(|step| step.path == "2" && step.status == StepStatus::Running)
+            {
+                break execution.id;
+            }
+            seen = steps;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the second step to start; steps: {seen:#?}\nstderr: {}",
+            std::fs::read_to_string(dir.path().join("run.stderr")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let (record, _) = observer.execution(&id).unwrap();
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Running,
+        "left running by its dead process"
+    );
+    id
+}
+
+/// The execution once it has ended, as recorded.
+async fn ended(orchestrator: &Orchestrator, id: &str) -> (ExecutionRecord, Vec<StepRecord>) {
+    eventually("the execution to end", || {
+        orchestrator.execution(id).unwrap().0.status.is_terminal()
+    })
+    .await;
+    orchestrator.execution(id).unwrap()
+}
+
+fn log(orchestrator: &Orchestrator, id: &str, step: &str) -> Vec<String> {
+    let reader = orchestrator.logs().reader(id, step).unwrap();
+    reader
+        .lines(1..reader.line_count() + 1)
+        .unwrap()
+        .into_iter()
+        .map(|line| line.text)
+        .collect()
+}
+
+fn status(steps: &[StepRecord], path: &str) -> StepStatus {
+    steps
+        .iter()
+        .find(|step| step.path == path)
+        .unwrap_or_else(|| panic!("no step {path} in {steps:#?}"))
+        .status
+}
+
+async fn settled(b: &Backend) {
+    let double = b.double().unwrap();
+    eventually("the pods and ConfigMaps to be deleted", || {
+        double.objects("pods", NAMESPACE).is_empty()
+            && double.objects("configmaps", NAMESPACE).is_empty()
+    })
+    .await;
+    assert_eq!(double.running_processes(), 0, "processes left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_the_end() {
+    let b = Backend::kubernetes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = killed_mid_run(&b, &dir).await;
+
+    let orchestrator = b.open(&dir).await;
+    let (record, steps) = ended(&orchestrator, &id).await;
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Passed,
+        "{record:?} {steps:#?}"
+    );
+    for path in ["1", "2", "3"] {
+        assert_eq!(status(&steps, path), StepStatus::Passed, "{steps:#?}");
+    }
+    // Read again from the pod, whole: nothing lost while no one followed it, nothing twice.
+    assert_eq!(log(&orchestrator, &id, "1"), ["first"]);
+    assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
+    assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
+    let double = b.double().unwrap();
+    assert_eq!(
+        double.requests().get("create", "pods"),
+        1,
+        "the pod is followed, not started again"
+    );
+    settled(&b).await;
+    assert!(
+        !dir.path().join("runs").join(format!("{id}.lock")).exists(),
+        "the lease is released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs() {
+    let b = Backend::kubernetes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = killed_mid_run(&b, &dir).await;
+    let double = b.double().unwrap();
+    eventually("the pod to finish on its own", || {
+        double
+            .objects("pods", NAMESPACE)
+            .iter()
+            .any(|pod| pod["status"]["phase"] == "Succeeded")
+    })
+    .await;
+
+    let orchestrator = b.open(&dir).await;
+    let (record, steps) = ended(&orchestrator, &id).await;
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Passed,
+        "{record:?} {steps:#?}"
+    );
+    assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
+    assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
+    settled(&b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason() {
+    let b = Backend::kubernetes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = killed_mid_run(&b, &dir).await;
+    let double = b.double().unwrap();
+    let pod = double.objects("pods", NAMESPACE)[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Deleted through the API, as `kubectl delete pod` would.
+    let response = reqwest::Client::new()
+        .delete(format!(
+            "{}/api/v1/namespaces/{NAMESPACE}/pods/{pod}",
+            double.url()
+        ))
+        .bearer_auth(testloop_kube_double::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+    settled(&b).await;
+
+    let orchestrator = b.open(&dir).await;
+    let (record, steps) = ended(&orchestrator, &id).await;
+    assert_eq!(record.status, ExecutionStatus::Interrupted, "{record:?}");
+    let error = record.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!("its pod {pod} is gone from namespace {NAMESPACE}")),
+        "{error}"
+    );
+    assert_eq!(status(&steps, "1"), StepStatus::Passed, "{steps:#?}");
+    assert_eq!(status(&steps, "2"), StepStatus::Interrupted, "{steps:#?}");
+    // What was recorded before the process died is kept.
+    assert_eq!(log(&orchestrator, &id, "1"), ["first"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can_follow_it() {
+    let b = Backend::kubernetes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = killed_mid_run(&b, &dir).await;
+    let local = Backend::Local.open(&dir).await;
+    assert_eq!(
+        local.execution(&id).unwrap().0.status,
+        ExecutionStatus::Running,
+        "not marked interrupted by a process that cannot see its pods"
+    );
+    drop(local);
+    let orchestrator = b.open(&dir).await;
+    let (record, _) = ended(&orchestrator, &id).await;
+    assert_eq!(record.status, ExecutionStatus::Passed, "{record:?}");
+    settled(&b).await;
+}
