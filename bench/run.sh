@@ -10,12 +10,14 @@
 #   bash bench/run.sh results    # (d) normalised diff of two 200,000-line logs vs `diff -u`,
 #                                # (e) JUnit parse of a 50 MB report, (f) scan of a 50 MB log,
 #                                # (g) get_execution's size on a failure in a 50 MB log
+#   bash bench/run.sh kube       # (h) the Kubernetes executor against the API double: requests per
+#                                # unit, and 100 single-step units created and run at once
 #
 # Needs hyperfine (apt-get install hyperfine). BENCH_OUTPUT_BYTES shrinks (b) for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
-if [[ $which != results && $which != tail ]]; then
+if [[ $which != results && $which != tail && $which != kube ]]; then
   command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
 fi
 cargo build --release -q -p testloop-server
@@ -81,4 +83,9 @@ if [[ $which == all || $which == results ]]; then
   cargo bench -q -p testloop-orchestrator --bench log_scan
   cargo test -q -p testloop-tools --test mcp_results get_execution_names -- --nocapture 2>&1 |
     grep 'get_execution on'
+fi
+
+if [[ $which == all || $which == kube ]]; then
+  # The pods run the release binary just built (the double's kubelet starts it as their runner).
+  TESTLOOP_BIN=$bin cargo bench -q -p testloop-tests --bench kube_units
 fi

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use testloop_kube_double::KubeDouble;
 use testloop_orchestrator::Orchestrator;
-use testloop_orchestrator::execution::{ExecutionStatus, ExecutorKind, Trigger};
+use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, ExecutorKind, Trigger};
 use testloop_orchestrator::executor::kubernetes::cluster::ClusterOptions;
 use testloop_orchestrator::executor::kubernetes::executor::{
     KubernetesExecutor, KubernetesOptions,
@@ -86,19 +86,10 @@ async fn main() {
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for handle in handles {
         let record = handle.done.await.expect("run");
-        if record.status == ExecutionStatus::Passed {
-            passed += 1;
-            continue;
+        match why_not_passed(&orchestrator, &record) {
+            None => passed += 1,
+            Some(reason) => *reasons.entry(reason).or_default() += 1,
         }
-        // Why a unit did not pass is part of the result: a benchmark that hides failures measures
-        // nothing.
-        let (_, steps) = orchestrator.execution(&record.id).expect("execution");
-        let reason = steps
-            .iter()
-            .find_map(|step| step.message.clone())
-            .or(record.error.clone())
-            .unwrap_or_else(|| format!("{:?}", record.status));
-        *reasons.entry(reason).or_default() += 1;
     }
     let finished = started.elapsed();
     wait_for_cleanup(&double).await;
@@ -127,8 +118,37 @@ async fn run(orchestrator: &Orchestrator, count: usize) {
             })
             .expect("start");
         let record = handle.done.await.expect("run");
-        assert_eq!(record.status, ExecutionStatus::Passed);
+        if let Some(reason) = why_not_passed(orchestrator, &record) {
+            panic!("a lone unit did not pass: {reason}");
+        }
     }
+}
+
+/// Why a unit did not pass, in the words of its first step that says: part of the result, since a
+/// benchmark that hides failures measures nothing.
+fn why_not_passed(orchestrator: &Orchestrator, record: &ExecutionRecord) -> Option<String> {
+    if record.status == ExecutionStatus::Passed {
+        return None;
+    }
+    let (_, steps) = orchestrator.execution(&record.id).expect("execution");
+    let reason = steps
+        .iter()
+        .find_map(|step| step.message.clone())
+        .or(record.error.clone())
+        .unwrap_or_else(|| format!("{:?}", record.status));
+    let log = steps
+        .first()
+        .and_then(|step| orchestrator.logs().reader(&record.id, &step.path).ok())
+        .and_then(|reader| reader.tail(3).ok())
+        .map(|lines| {
+            lines
+                .into_iter()
+                .map(|line| line.text)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .unwrap_or_default();
+    Some(format!("{reason} (log: {log})"))
 }
 
 async fn wait_for_cleanup(double: &KubeDouble) {
