@@ -1,7 +1,8 @@
 //! A testloop process that dies while its pods run: the next one to open the data directory with
 //! the Kubernetes executor re-attaches to them and finishes recording them, or marks the execution
 //! `interrupted` when its pods vanished meanwhile. The process that dies is the real binary,
-//! killed with SIGKILL; the pods run on in the API double.
+//! killed with SIGKILL; the pods run on, in the API double or, when `TESTLOOP_E2E_KUBECONFIG`
+//! names one, in a real cluster.
 
 #[path = "semantics/backend.rs"]
 mod backend;
@@ -9,7 +10,7 @@ mod backend;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use backend::{Backend, NAMESPACE, workflow};
+use backend::{Backend, workflow};
 use testloop_orchestrator::Orchestrator;
 use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, StepStatus};
 use testloop_orchestrator::store::ExecutionFilter;
@@ -17,7 +18,7 @@ use testloop_tests::testloop;
 
 /// Waits until `done` holds, or fails after 30 s.
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -44,17 +45,10 @@ const SLOW: &str = "steps:\n- shell: echo first\n- shell: echo started; sleep 2;
 async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> String {
     let file = dir.path().join("slow.yaml");
     std::fs::write(&file, workflow("slow", SLOW)).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    b.double()
-        .unwrap()
-        .write_kubeconfig(&kubeconfig, NAMESPACE)
-        .unwrap();
     let mut command = testloop(dir.path());
+    command.args(["run", "--executor", "kubernetes"]).arg(&file);
+    b.cli_env(&mut command);
     command
-        .args(["run", "--executor", "kubernetes"])
-        .arg(&file)
-        .env("TESTLOOP_KUBECONFIG", &kubeconfig)
-        .env("TESTLOOP_TOOLKIT_BINARY", testloop_tests::testloop_bin())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.path().join("run.stderr")).unwrap());
     let mut child = Killed(command.spawn().unwrap());
@@ -64,7 +58,7 @@ async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> String {
         testloop_orchestrator::executor::sandbox::SandboxMode::Auto,
     ))
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let id = loop {
         let latest = observer
             .executions(&ExecutionFilter {
@@ -130,21 +124,75 @@ fn status(steps: &[StepRecord], path: &str) -> StepStatus {
         .status
 }
 
+/// Waits until nothing of the run is left in the cluster.
 async fn settled(b: &Backend) {
-    let double = b.double().unwrap();
-    eventually("the pods and ConfigMaps to be deleted", || {
-        double.objects("pods", NAMESPACE).is_empty()
-            && double.objects("configmaps", NAMESPACE).is_empty()
-    })
-    .await;
-    assert_eq!(double.running_processes(), 0, "processes left behind");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (pods, config_maps) = (b.pods().await, b.config_maps().await);
+        if pods.is_empty() && config_maps.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {pods:#?} {config_maps:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some(double) = b.double() {
+        assert_eq!(double.running_processes(), 0, "processes left behind");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_the_end() {
-    let b = Backend::kubernetes().await;
+/// The one pod of the run, once `ready` holds for it.
+async fn pod_when(b: &Backend, what: &str, ready: impl Fn(&serde_json::Value) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(pod) = b.pods().await.into_iter().find(&ready) {
+            return pod["metadata"]["name"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Declares each case on the API double and, ignored without one, on a real cluster.
+macro_rules! on_both_clusters {
+    ($($case:ident),+ $(,)?) => {
+        mod double {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::Backend::kubernetes().await).await;
+                }
+            )+
+        }
+        mod real_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(e2e_cluster), ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG")]
+                async fn $case() {
+                    super::$case(&super::Backend::real_cluster()).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_clusters!(
+    a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_the_end,
+    a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs,
+    an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason,
+    a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can_follow_it,
+);
+
+pub async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_the_end(
+    b: &Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(&b, &dir).await;
+    let id = killed_mid_run(b, &dir).await;
 
     let orchestrator = b.open(&dir).await;
     let (record, steps) = ended(&orchestrator, &id).await;
@@ -160,30 +208,25 @@ async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_the_e
     assert_eq!(log(&orchestrator, &id, "1"), ["first"]);
     assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
     assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
-    let double = b.double().unwrap();
-    assert_eq!(
-        double.requests().get("create", "pods"),
-        1,
-        "the pod is followed, not started again"
-    );
-    settled(&b).await;
+    if let Some(double) = b.double() {
+        assert_eq!(
+            double.requests().get("create", "pods"),
+            1,
+            "the pod is followed, not started again"
+        );
+    }
+    settled(b).await;
     assert!(
         !dir.path().join("runs").join(format!("{id}.lock")).exists(),
         "the lease is released"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs() {
-    let b = Backend::kubernetes().await;
+pub async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(&b, &dir).await;
-    let double = b.double().unwrap();
-    eventually("the pod to finish on its own", || {
-        double
-            .objects("pods", NAMESPACE)
-            .iter()
-            .any(|pod| pod["status"]["phase"] == "Succeeded")
+    let id = killed_mid_run(b, &dir).await;
+    pod_when(b, "the pod to finish on its own", |pod| {
+        pod["status"]["phase"] == "Succeeded"
     })
     .await;
 
@@ -196,38 +239,25 @@ async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs() {
     );
     assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
     assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
-    settled(&b).await;
+    settled(b).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason() {
-    let b = Backend::kubernetes().await;
+pub async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(&b, &dir).await;
-    let double = b.double().unwrap();
-    let pod = double.objects("pods", NAMESPACE)[0]["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // Deleted through the API, as `kubectl delete pod` would.
-    let response = reqwest::Client::new()
-        .delete(format!(
-            "{}/api/v1/namespaces/{NAMESPACE}/pods/{pod}",
-            double.url()
-        ))
-        .bearer_auth(testloop_kube_double::TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{response:?}");
-    settled(&b).await;
+    let id = killed_mid_run(b, &dir).await;
+    let pod = pod_when(b, "the pod", |_| true).await;
+    b.delete_pod(&pod).await;
+    settled(b).await;
 
     let orchestrator = b.open(&dir).await;
     let (record, steps) = ended(&orchestrator, &id).await;
     assert_eq!(record.status, ExecutionStatus::Interrupted, "{record:?}");
     let error = record.error.as_deref().unwrap_or_default();
     assert!(
-        error.contains(&format!("its pod {pod} is gone from namespace {NAMESPACE}")),
+        error.contains(&format!(
+            "its pod {pod} is gone from namespace {}",
+            b.namespace()
+        )),
         "{error}"
     );
     assert_eq!(status(&steps, "1"), StepStatus::Passed, "{steps:#?}");
@@ -236,11 +266,11 @@ async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason()
     assert_eq!(log(&orchestrator, &id, "1"), ["first"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can_follow_it() {
-    let b = Backend::kubernetes().await;
+pub async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can_follow_it(
+    b: &Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(&b, &dir).await;
+    let id = killed_mid_run(b, &dir).await;
     let local = Backend::Local.open(&dir).await;
     assert_eq!(
         local.execution(&id).unwrap().0.status,
@@ -251,5 +281,5 @@ async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can_fol
     let orchestrator = b.open(&dir).await;
     let (record, _) = ended(&orchestrator, &id).await;
     assert_eq!(record.status, ExecutionStatus::Passed, "{record:?}");
-    settled(&b).await;
+    settled(b).await;
 }

@@ -1,5 +1,6 @@
 //! One semantic suite, run on every backend: each case in `semantics/cases.rs` runs once on the
-//! local executor and once on the Kubernetes executor (through the API double).
+//! local executor, once on the Kubernetes executor through the API double, and once on a real
+//! cluster when `TESTLOOP_E2E_KUBECONFIG` names one (ignored otherwise; see `tests/build.rs`).
 
 mod semantics {
     pub mod backend;
@@ -27,6 +28,16 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     cases::$case(&Backend::kubernetes().await).await;
+                }
+            )+
+        }
+        mod real_cluster {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(e2e_cluster), ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG")]
+                async fn $case() {
+                    cases::$case(&Backend::real_cluster()).await;
                 }
             )+
         }

@@ -1,16 +1,21 @@
 #![allow(dead_code)] // Shared by the semantic suite and the Kubernetes-only tests, which use different parts.
-//! The backends the semantic suite runs on: the local executor, and the Kubernetes executor
-//! talking to the API double through a real kubeconfig.
+//! The backends the semantic suite runs on: the local executor, the Kubernetes executor talking to
+//! the API double through a real kubeconfig, and the Kubernetes executor on a real cluster when
+//! one is configured.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams};
 use testloop_kube_double::KubeDouble;
 use testloop_orchestrator::execution::ExecutorKind;
-use testloop_orchestrator::executor::kubernetes::cluster::ClusterOptions;
+use testloop_orchestrator::executor::kubernetes::cluster::{ClusterOptions, connect};
 use testloop_orchestrator::executor::kubernetes::executor::{
-    KubernetesExecutor, KubernetesOptions,
+    KubernetesExecutor, KubernetesOptions, MANAGED_SELECTOR,
 };
 use testloop_orchestrator::executor::kubernetes::manifest::PodOptions;
 
@@ -26,6 +31,9 @@ pub enum Backend {
     /// The Kubernetes executor, through kube-rs and a generated kubeconfig, against the API
     /// double; the pods' runner is the `testloop` binary built with these tests.
     Kubernetes(Cluster),
+    /// The Kubernetes executor against the real cluster of `TESTLOOP_E2E_KUBECONFIG` (see
+    /// README, "Tests against a real cluster").
+    RealCluster(RealCluster),
 }
 
 /// An API double and a kubeconfig pointing at it.
@@ -34,8 +42,21 @@ pub struct Cluster {
     pub kubeconfig: tempfile::NamedTempFile,
 }
 
-/// The namespace test pods go to.
+/// A real cluster, as the environment describes it.
+pub struct RealCluster {
+    pub kubeconfig: PathBuf,
+    pub context: Option<String>,
+    pub namespace: String,
+    /// The toolkit image built from the Dockerfile and loaded into the cluster.
+    pub toolkit_image: String,
+}
+
+/// The namespace test pods go to on the double.
 pub const NAMESPACE: &str = "tests";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
 
 impl Backend {
     pub fn local() -> Self {
@@ -51,33 +72,153 @@ impl Backend {
         Backend::Kubernetes(Cluster { double, kubeconfig })
     }
 
+    /// The cluster of `TESTLOOP_E2E_KUBECONFIG` (context `TESTLOOP_E2E_CONTEXT`, namespace
+    /// `TESTLOOP_E2E_NAMESPACE`, default `testloop-e2e`; toolkit image `TESTLOOP_E2E_TOOLKIT_IMAGE`,
+    /// default `testloop:e2e`).
+    pub fn real_cluster() -> Self {
+        let kubeconfig = env("TESTLOOP_E2E_KUBECONFIG").unwrap_or_else(|| {
+            panic!(
+                "this test runs against a real cluster: set TESTLOOP_E2E_KUBECONFIG (see README)"
+            )
+        });
+        Backend::RealCluster(RealCluster {
+            kubeconfig: kubeconfig.into(),
+            context: env("TESTLOOP_E2E_CONTEXT"),
+            namespace: env("TESTLOOP_E2E_NAMESPACE").unwrap_or_else(|| "testloop-e2e".to_owned()),
+            toolkit_image: env("TESTLOOP_E2E_TOOLKIT_IMAGE")
+                .unwrap_or_else(|| "testloop:e2e".to_owned()),
+        })
+    }
+
     /// The double, on the Kubernetes backend.
     pub fn double(&self) -> Option<&KubeDouble> {
         match self {
             Backend::Kubernetes(cluster) => Some(&cluster.double),
-            Backend::Local => None,
+            Backend::Local | Backend::RealCluster(_) => None,
         }
+    }
+
+    /// Where test pods go.
+    pub fn namespace(&self) -> &str {
+        match self {
+            Backend::RealCluster(cluster) => &cluster.namespace,
+            Backend::Local | Backend::Kubernetes(_) => NAMESPACE,
+        }
+    }
+
+    /// How the Kubernetes executor reaches this backend's cluster; `None` for the local one.
+    pub fn kubernetes_options(&self) -> Option<KubernetesOptions> {
+        let (cluster, pod) = match self {
+            Backend::Local => return None,
+            Backend::Kubernetes(cluster) => (
+                ClusterOptions {
+                    kubeconfig: Some(cluster.kubeconfig.path().to_path_buf()),
+                    context: None,
+                    namespace: None,
+                },
+                PodOptions {
+                    runner_source: testloop_tests::testloop_bin().display().to_string(),
+                    ..PodOptions::default()
+                },
+            ),
+            Backend::RealCluster(cluster) => (
+                ClusterOptions {
+                    kubeconfig: Some(cluster.kubeconfig.clone()),
+                    context: cluster.context.clone(),
+                    namespace: Some(cluster.namespace.clone()),
+                },
+                PodOptions {
+                    toolkit_image: cluster.toolkit_image.clone(),
+                    ..PodOptions::default()
+                },
+            ),
+        };
+        Some(KubernetesOptions {
+            cluster,
+            pod,
+            keep_failed_pods: false,
+            // Short on the double, whose scheduler answers at once; a real one may take a moment.
+            schedule_timeout: Duration::from_secs(if self.double().is_some() { 3 } else { 20 }),
+        })
+    }
+
+    /// Points a `testloop` command at this backend's cluster, as a user's environment would.
+    pub fn cli_env(&self, command: &mut std::process::Command) {
+        match self {
+            Backend::Local => {}
+            Backend::Kubernetes(cluster) => {
+                command
+                    .env("TESTLOOP_KUBECONFIG", cluster.kubeconfig.path())
+                    .env("TESTLOOP_TOOLKIT_BINARY", testloop_tests::testloop_bin());
+            }
+            Backend::RealCluster(cluster) => {
+                command
+                    .env("TESTLOOP_KUBECONFIG", &cluster.kubeconfig)
+                    .env("TESTLOOP_NAMESPACE", &cluster.namespace)
+                    .env("TESTLOOP_TOOLKIT_IMAGE", &cluster.toolkit_image);
+                if let Some(context) = &cluster.context {
+                    command.args(["--context", context]);
+                }
+            }
+        }
+    }
+
+    /// A client of the cluster, for what a test checks behind testloop's back.
+    pub async fn client(&self) -> kube::Client {
+        let options = self.kubernetes_options().expect("a Kubernetes backend");
+        connect(&options.cluster)
+            .await
+            .expect("connect to the cluster")
+            .0
+    }
+
+    /// The testloop pods in the namespace, as JSON.
+    pub async fn pods(&self) -> Vec<serde_json::Value> {
+        self.managed::<Pod>("pods").await
+    }
+
+    /// The testloop ConfigMaps in the namespace, as JSON.
+    pub async fn config_maps(&self) -> Vec<serde_json::Value> {
+        self.managed::<ConfigMap>("configmaps").await
+    }
+
+    async fn managed<K>(&self, resource: &str) -> Vec<serde_json::Value>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        if let Some(double) = self.double() {
+            return double.objects(resource, NAMESPACE);
+        }
+        let api: Api<K> = Api::namespaced(self.client().await, self.namespace());
+        api.list(&ListParams::default().labels(MANAGED_SELECTOR))
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .map(|object| serde_json::to_value(object).expect("as JSON"))
+            .collect()
+    }
+
+    /// Deletes a pod through the API, as `kubectl delete pod` would.
+    pub async fn delete_pod(&self, name: &str) {
+        let api: Api<Pod> = Api::namespaced(self.client().await, self.namespace());
+        api.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete the pod");
     }
 
     /// Opens an orchestrator on `dir` that runs executions on this backend.
     pub async fn open(&self, dir: &tempfile::TempDir) -> Orchestrator {
         let mut config = OrchestratorConfig::local(dir.path().to_path_buf(), SandboxMode::Auto);
-        if let Backend::Kubernetes(cluster) = self {
-            let executor = KubernetesExecutor::connect(KubernetesOptions {
-                cluster: ClusterOptions {
-                    kubeconfig: Some(cluster.kubeconfig.path().to_path_buf()),
-                    context: None,
-                    namespace: None,
-                },
-                pod: PodOptions {
-                    runner_source: testloop_tests::testloop_bin().display().to_string(),
-                    ..PodOptions::default()
-                },
-                keep_failed_pods: false,
-                schedule_timeout: Duration::from_secs(3),
-            })
-            .await
-            .expect("connect to the API double");
+        if let Some(options) = self.kubernetes_options() {
+            let executor = KubernetesExecutor::connect(options)
+                .await
+                .expect("connect to the cluster");
             config.kubernetes = Some(Arc::new(executor));
             config.default_executor = ExecutorKind::Kubernetes;
         }

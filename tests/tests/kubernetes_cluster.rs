@@ -1,0 +1,177 @@
+//! What only a real cluster can show: a real kubelet pulling (or failing to pull) images, a real
+//! scheduler, the kernel's OOM killer, Pod Security admission, garbage collection. Runs when
+//! `TESTLOOP_E2E_KUBECONFIG` names a cluster and is ignored otherwise (see README, "Tests against a
+//! real cluster"); the same situations are played by the API double in `kubernetes.rs`.
+
+#[path = "semantics/backend.rs"]
+mod backend;
+
+use std::time::Duration;
+
+use backend::{Backend, workflow};
+use testloop_orchestrator::execution::{ExecutionStatus, StepStatus};
+
+/// Named so that `cargo test real_cluster` picks these with the other real-cluster tests.
+mod real_cluster {
+    use super::*;
+
+    /// Waits until the cluster holds nothing of testloop's in the namespace (garbage collection of the
+    /// ConfigMaps owned by deleted pods takes a moment).
+    async fn nothing_left(b: &Backend) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (pods, config_maps) = (b.pods().await, b.config_maps().await);
+            if pods.is_empty() && config_maps.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "left behind: {pods:#?} {config_maps:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(e2e_cluster),
+        ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG"
+    )]
+    async fn a_workflow_runs_as_a_restricted_pod_and_leaves_nothing_behind() {
+        let b = Backend::real_cluster();
+        // The README has the namespace enforce the restricted Pod Security profile, so admission
+        // itself checks the pods' security settings.
+        let done = b
+            .run(&workflow(
+                "e2e-basics",
+                "content:\n  files:\n  - path: /data/input.txt\n    content: from a ConfigMap\nsteps:\n- shell: cat /data/input.txt; echo written > /data/shared.txt\n- shell: cat /data/shared.txt; id -u\n- shell: exit 3\n  optional: true\nafter:\n- condition: always\n  shell: echo cleanup",
+            ))
+            .await;
+        assert_eq!(
+            done.record.status,
+            ExecutionStatus::Passed,
+            "{:#?}",
+            done.steps
+        );
+        assert_eq!(done.output("1"), ["from a ConfigMap"]);
+        assert_eq!(done.output("2"), ["written", "65532"]);
+        assert_eq!(done.status("3"), StepStatus::Failed);
+        assert_eq!(done.step("3").exit_code, Some(3));
+        assert_eq!(done.output("after/1"), ["cleanup"]);
+        nothing_left(&b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(e2e_cluster),
+        ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG"
+    )]
+    async fn an_image_that_cannot_be_pulled_fails_naming_the_image() {
+        let b = Backend::real_cluster();
+        let image = "registry.invalid/testloop/missing:0";
+        let done = b
+            .run(&workflow(
+                "e2e-pull",
+                &format!(
+                    "steps:\n- shell: echo first\n- run:\n    image: {image}\n    shell: echo never"
+                ),
+            ))
+            .await;
+        assert_eq!(done.record.status, ExecutionStatus::Failed);
+        assert_eq!(done.status("1"), StepStatus::Passed);
+        let message = done.step("2").message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with("image pull failed") && message.contains(image),
+            "{message}"
+        );
+        nothing_left(&b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(e2e_cluster),
+        ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG"
+    )]
+    async fn a_pod_no_node_can_take_fails_with_the_schedulers_reason() {
+        let b = Backend::real_cluster();
+        let done = b
+            .run(&workflow(
+                "e2e-unschedulable",
+                "pod:\n  nodeSelector:\n    testloop.dev/e2e-no-such-node: \"true\"\nsteps:\n- shell: echo never",
+            ))
+            .await;
+        assert_eq!(done.record.status, ExecutionStatus::Failed);
+        let message = done.step("1").message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with("unschedulable: 0/") && message.contains("node"),
+            "{message}"
+        );
+        nothing_left(&b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(e2e_cluster),
+        ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG"
+    )]
+    async fn a_step_over_its_memory_limit_is_reported_oom_killed() {
+        let b = Backend::real_cluster();
+        // `tail` keeps the last lines in memory; /dev/zero has no line end, so it grows until killed.
+        let done = b
+            .run(&workflow(
+                "e2e-oom",
+                "container:\n  resources:\n    limits: {memory: 32Mi}\nsteps:\n- shell: echo fine\n- shell: tail /dev/zero\n- shell: echo never",
+            ))
+            .await;
+        assert_eq!(done.record.status, ExecutionStatus::Failed);
+        assert_eq!(done.status("1"), StepStatus::Passed);
+        let step = done.step("2");
+        assert_eq!(step.status, StepStatus::Failed, "{step:?}");
+        let message = step.message.clone().unwrap_or_default();
+        // The kernel may kill the step's own process (the runner then reports its SIGKILL) or the
+        // container's main process; both must say so in plain words.
+        assert!(
+            message.contains("OOMKilled") || message.contains("SIGKILL"),
+            "{message}"
+        );
+        assert_eq!(done.status("3"), StepStatus::Skipped);
+        nothing_left(&b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(e2e_cluster),
+        ignore = "needs a cluster: set TESTLOOP_E2E_KUBECONFIG"
+    )]
+    async fn abort_deletes_the_pod_on_a_real_cluster() {
+        let b = Backend::real_cluster();
+        let dir = tempfile::tempdir().unwrap();
+        let orchestrator = b.open(&dir).await;
+        let name = backend::save(
+            &orchestrator,
+            &workflow("e2e-abort", "steps:\n- shell: echo started; sleep 600"),
+        );
+        let handle = backend::start(&orchestrator, &name, &[]).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while !orchestrator
+            .execution(&handle.id)
+            .unwrap()
+            .1
+            .iter()
+            .any(|step| step.status == StepStatus::Running)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the step never started"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(orchestrator.abort(&handle.id));
+        let record = tokio::time::timeout(Duration::from_secs(60), handle.done)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.status, ExecutionStatus::Aborted);
+        nothing_left(&b).await;
+    }
+}
