@@ -12,6 +12,7 @@ use globset::{GlobBuilder, GlobSetBuilder};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::oom::MemoryCgroup;
 use super::sandbox::{Sandbox, SandboxMode};
 use super::spawn::{ChildProcess, SignalSet, handled_signals, spawn};
 use super::steps::{self, Ended, Launcher, StepLog, note};
@@ -126,6 +127,9 @@ pub(crate) struct LocalLauncher<'a> {
     /// The signals with a handler in this process, looked up once for the unit (see
     /// [`handled_signals`]).
     handled_signals: SignalSet,
+    /// Where the kernel counts OOM kills, found once for the unit, so that a step it killed is
+    /// reported as out of memory rather than as a bare SIGKILL.
+    memory: Option<MemoryCgroup>,
 }
 
 impl<'a> LocalLauncher<'a> {
@@ -140,6 +144,7 @@ impl<'a> LocalLauncher<'a> {
                 .map(OwnedFd::from)
                 .map_err(|e| format!("cannot open /dev/null: {e}")),
             handled_signals: handled_signals(),
+            memory: MemoryCgroup::of_this_process(),
         }
     }
 }
@@ -181,7 +186,23 @@ impl Launcher for LocalLauncher<'_> {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner),
                 );
-                let ended = supervise(child, output, &mut buffer, log, deadline, cancel).await;
+                let oom_kills = self.memory.as_ref().and_then(MemoryCgroup::oom_kills);
+                let mut ended = supervise(child, output, &mut buffer, log, deadline, cancel).await;
+                // A shell reports its child's SIGKILL as exit code 137.
+                let killed = match ended {
+                    Ended::Signaled(libc::SIGKILL) => Some(None),
+                    Ended::Exited(137) => Some(Some(137)),
+                    _ => None,
+                };
+                if let Some(exit_code) = killed
+                    && let (Some(memory), Some(before)) = (&self.memory, oom_kills)
+                    && memory.oom_kills().is_some_and(|after| after > before)
+                {
+                    ended = Ended::OutOfMemory {
+                        limit: memory.limit(),
+                        exit_code,
+                    };
+                }
                 *self
                     .output_buffer
                     .lock()

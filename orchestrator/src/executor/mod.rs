@@ -7,6 +7,7 @@
 pub mod kubernetes;
 pub mod local;
 mod mountns;
+pub mod oom;
 pub mod sandbox;
 pub mod settings;
 pub mod spawn;

@@ -35,6 +35,13 @@ use crate::spec::expr::{self, Scope};
 pub enum Ended {
     Exited(i32),
     Signaled(i32),
+    /// Killed by the kernel's OOM killer: the step's process died of SIGKILL (`exit_code` none),
+    /// or exited with 137 as a shell does when its child died so, while the cgroup's OOM kill
+    /// count went up. `limit` is the cgroup's memory limit (`64Mi`), when it has one.
+    OutOfMemory {
+        limit: Option<String>,
+        exit_code: Option<i32>,
+    },
     TimedOut,
     Aborted,
     FailedToStart(String),
@@ -396,6 +403,20 @@ impl<'a> Walker<'a> {
                 message: Some(format!(
                     "killed by signal {signal} ({})",
                     signal_name(signal)
+                )),
+            },
+            Ended::OutOfMemory { limit, exit_code } => Attempt {
+                status: StepStatus::Failed,
+                exit_code,
+                message: Some(format!(
+                    "OOMKilled: the step ran out of memory{}; the kernel's OOM killer killed {}",
+                    limit
+                        .map(|limit| format!(" (memory limit {limit})"))
+                        .unwrap_or_default(),
+                    match exit_code {
+                        Some(code) => format!("one of its processes (exit code {code})"),
+                        None => "it (SIGKILL)".to_owned(),
+                    }
                 )),
             },
             Ended::FailedToStart(reason) => Attempt {
