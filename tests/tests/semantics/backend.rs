@@ -49,6 +49,10 @@ pub struct RealCluster {
     pub namespace: String,
     /// The toolkit image built from the Dockerfile and loaded into the cluster.
     pub toolkit_image: String,
+    /// Where the toolkit image holds the runner; set (`TESTLOOP_E2E_TOOLKIT_BINARY`) only when the
+    /// "cluster" is the API double run as a process, whose kubelet runs host paths: that checks
+    /// this harness without a cluster.
+    pub runner_source: Option<String>,
 }
 
 /// The namespace test pods go to on the double.
@@ -87,6 +91,7 @@ impl Backend {
             namespace: env("TESTLOOP_E2E_NAMESPACE").unwrap_or_else(|| "testloop-e2e".to_owned()),
             toolkit_image: env("TESTLOOP_E2E_TOOLKIT_IMAGE")
                 .unwrap_or_else(|| "testloop:e2e".to_owned()),
+            runner_source: env("TESTLOOP_E2E_TOOLKIT_BINARY"),
         })
     }
 
@@ -129,6 +134,10 @@ impl Backend {
                 },
                 PodOptions {
                     toolkit_image: cluster.toolkit_image.clone(),
+                    runner_source: cluster
+                        .runner_source
+                        .clone()
+                        .unwrap_or_else(|| PodOptions::default().runner_source),
                     ..PodOptions::default()
                 },
             ),
@@ -156,6 +165,9 @@ impl Backend {
                     .env("TESTLOOP_KUBECONFIG", &cluster.kubeconfig)
                     .env("TESTLOOP_NAMESPACE", &cluster.namespace)
                     .env("TESTLOOP_TOOLKIT_IMAGE", &cluster.toolkit_image);
+                if let Some(source) = &cluster.runner_source {
+                    command.env("TESTLOOP_TOOLKIT_BINARY", source);
+                }
                 if let Some(context) = &cluster.context {
                     command.args(["--context", context]);
                 }
