@@ -116,6 +116,13 @@ mod real_cluster {
     )]
     async fn a_step_over_its_memory_limit_is_reported_oom_killed() {
         let b = Backend::real_cluster();
+        if let Backend::RealCluster(cluster) = &b {
+            // The double enforces no memory limit: there `tail` would take the machine's memory.
+            assert!(
+                cluster.runner_source.is_none(),
+                "needs a real cluster's memory limits, not the API double"
+            );
+        }
         // `tail` keeps the last lines in memory; /dev/zero has no line end, so it grows until killed.
         let done = b
             .run(&workflow(
