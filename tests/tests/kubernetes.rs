@@ -6,48 +6,11 @@ mod backend;
 
 use std::time::Duration;
 
-use backend::{Backend, Finished, NAMESPACE, workflow};
+use backend::{Backend, Finished, NAMESPACE, eventually, workflow};
 use testloop_orchestrator::execution::{ExecutionStatus, StepStatus};
 
 fn double(b: &Backend) -> &testloop_kube_double::KubeDouble {
     b.double().expect("the kubernetes backend")
-}
-
-/// Waits until `done` holds, or fails after 20 s.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn nothing_left(b: &Backend) {
-    let double = double(b);
-    assert_eq!(
-        double.objects("pods", NAMESPACE),
-        Vec::<serde_json::Value>::new(),
-        "pods left behind"
-    );
-    assert_eq!(
-        double.objects("configmaps", NAMESPACE),
-        Vec::<serde_json::Value>::new(),
-        "ConfigMaps left behind"
-    );
-    assert_eq!(double.running_processes(), 0, "processes left behind");
-}
-
-async fn settled(b: &Backend) {
-    let double = double(b);
-    eventually("the pods and ConfigMaps to be deleted", || {
-        double.objects("pods", NAMESPACE).is_empty()
-            && double.objects("configmaps", NAMESPACE).is_empty()
-    })
-    .await;
-    nothing_left(b);
 }
 
 /// A workflow started on `b`, once its pod runs.
@@ -63,7 +26,7 @@ async fn start_running(b: &Backend, name: &str, spec_body: &str) -> Started {
     let name = backend::save(&orchestrator, &workflow(name, spec_body));
     let handle = backend::start(&orchestrator, &name, &[]).unwrap();
     let double = double(b);
-    eventually("the pod to run", || {
+    eventually("the pod to run", Duration::from_secs(20), || {
         double
             .objects("pods", NAMESPACE)
             .iter()
@@ -102,7 +65,7 @@ async fn a_run_leaves_nothing_behind_and_costs_few_requests() {
         "{:#?}",
         done.steps
     );
-    settled(&b).await;
+    b.settled().await;
     let requests = double(&b).requests();
     // Per unit: create the pod, create its ConfigMap, delete the pod; the watch (one list, one
     // watch) is shared by every unit the server runs.
@@ -142,7 +105,7 @@ async fn an_image_that_cannot_be_pulled_fails_the_step_naming_the_image() {
             .unwrap()
             .starts_with("not run: image pull failed")
     );
-    settled(&b).await;
+    b.settled().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +124,7 @@ async fn an_unschedulable_pod_fails_with_the_schedulers_reason() {
         "{message}"
     );
     assert!(message.contains("still pending after 3s"), "{message}");
-    settled(&b).await;
+    b.settled().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +149,7 @@ async fn an_oom_killed_container_fails_its_step_in_plain_words() {
     );
     assert_eq!(done.output("2"), vec!["allocating a lot"]);
     assert_eq!(done.status("3"), StepStatus::Skipped);
-    settled(&b).await;
+    b.settled().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +186,7 @@ async fn an_evicted_pod_fails_the_running_step_with_the_kubelets_reason() {
     );
     let next = steps.iter().find(|s| s.path == "2").unwrap();
     assert_eq!(next.status, StepStatus::Skipped);
-    settled(&b).await;
+    b.settled().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +201,7 @@ async fn api_errors_and_throttling_are_retried() {
         .await;
     assert_eq!(done.record.status, ExecutionStatus::Passed);
     assert_eq!(done.output("1"), vec!["through"]);
-    settled(&b).await;
+    b.settled().await;
     let requests = double(&b).requests();
     assert_eq!(requests.get("create", "pods"), 3);
     assert_eq!(requests.get("create", "configmaps"), 2);
@@ -274,7 +237,7 @@ async fn an_expired_watch_and_dropped_streams_lose_nothing() {
         double.requests().get("watch", "pods") >= 2,
         "the watch was resumed"
     );
-    settled(&b).await;
+    b.settled().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,5 +251,5 @@ async fn abort_deletes_the_pod() {
     assert!(orchestrator.abort(&handle.id));
     let record = finished(handle).await;
     assert_eq!(record.status, ExecutionStatus::Aborted);
-    settled(&b).await;
+    b.settled().await;
 }

@@ -15,23 +15,6 @@ use testloop_orchestrator::execution::{ExecutionStatus, StepStatus};
 mod real_cluster {
     use super::*;
 
-    /// Waits until the cluster holds nothing of testloop's in the namespace (garbage collection of the
-    /// ConfigMaps owned by deleted pods takes a moment).
-    async fn nothing_left(b: &Backend) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let (pods, config_maps) = (b.pods().await, b.config_maps().await);
-            if pods.is_empty() && config_maps.is_empty() {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "left behind: {pods:#?} {config_maps:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[cfg_attr(
         not(e2e_cluster),
@@ -58,7 +41,7 @@ mod real_cluster {
         assert_eq!(done.status("3"), StepStatus::Failed);
         assert_eq!(done.step("3").exit_code, Some(3));
         assert_eq!(done.output("after/1"), ["cleanup"]);
-        nothing_left(&b).await;
+        b.settled().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +67,7 @@ mod real_cluster {
             message.starts_with("image pull failed") && message.contains(image),
             "{message}"
         );
-        nothing_left(&b).await;
+        b.settled().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +89,7 @@ mod real_cluster {
             message.starts_with("unschedulable: 0/") && message.contains("node"),
             "{message}"
         );
-        nothing_left(&b).await;
+        b.settled().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +125,7 @@ mod real_cluster {
             "{message}"
         );
         assert_eq!(done.status("3"), StepStatus::Skipped);
-        nothing_left(&b).await;
+        b.settled().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,6 +162,6 @@ mod real_cluster {
             .unwrap()
             .unwrap();
         assert_eq!(record.status, ExecutionStatus::Aborted);
-        nothing_left(&b).await;
+        b.settled().await;
     }
 }

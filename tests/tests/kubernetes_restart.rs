@@ -10,23 +10,11 @@ mod backend;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use backend::{Backend, workflow};
+use backend::{Backend, eventually, workflow};
 use testloop_orchestrator::Orchestrator;
 use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, StepStatus};
 use testloop_orchestrator::store::ExecutionFilter;
 use testloop_tests::testloop;
-
-/// Waits until `done` holds, or fails after 30 s.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Kills the child for good even when an assertion fails first.
 struct Killed(Child);
@@ -99,7 +87,7 @@ async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> String {
 
 /// The execution once it has ended, as recorded.
 async fn ended(orchestrator: &Orchestrator, id: &str) -> (ExecutionRecord, Vec<StepRecord>) {
-    eventually("the execution to end", || {
+    eventually("the execution to end", Duration::from_secs(120), || {
         orchestrator.execution(id).unwrap().0.status.is_terminal()
     })
     .await;
@@ -122,25 +110,6 @@ fn status(steps: &[StepRecord], path: &str) -> StepStatus {
         .find(|step| step.path == path)
         .unwrap_or_else(|| panic!("no step {path} in {steps:#?}"))
         .status
-}
-
-/// Waits until nothing of the run is left in the cluster.
-async fn settled(b: &Backend) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (pods, config_maps) = (b.pods().await, b.config_maps().await);
-        if pods.is_empty() && config_maps.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left behind: {pods:#?} {config_maps:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if let Some(double) = b.double() {
-        assert_eq!(double.running_processes(), 0, "processes left behind");
-    }
 }
 
 /// The one pod of the run, once `ready` holds for it.
@@ -215,7 +184,7 @@ pub async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_t
             "the pod is followed, not started again"
         );
     }
-    settled(b).await;
+    b.settled().await;
     assert!(
         !dir.path().join("runs").join(format!("{id}.lock")).exists(),
         "the lease is released"
@@ -239,7 +208,7 @@ pub async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs(b
     );
     assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
     assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
-    settled(b).await;
+    b.settled().await;
 }
 
 pub async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason(b: &Backend) {
@@ -247,7 +216,7 @@ pub async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reas
     let id = killed_mid_run(b, &dir).await;
     let pod = pod_when(b, "the pod", |_| true).await;
     b.delete_pod(&pod).await;
-    settled(b).await;
+    b.settled().await;
 
     let orchestrator = b.open(&dir).await;
     let (record, steps) = ended(&orchestrator, &id).await;
@@ -281,5 +250,5 @@ pub async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can
     let orchestrator = b.open(&dir).await;
     let (record, _) = ended(&orchestrator, &id).await;
     assert_eq!(record.status, ExecutionStatus::Passed, "{record:?}");
-    settled(b).await;
+    b.settled().await;
 }

@@ -216,6 +216,32 @@ impl Backend {
             .collect()
     }
 
+    /// Waits until nothing of testloop's is left in the namespace: no pod, no ConfigMap (a real
+    /// cluster's garbage collector takes a moment for those the pods owned) and, on the double, no
+    /// process.
+    pub async fn settled(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (pods, config_maps) = (self.pods().await, self.config_maps().await);
+            if pods.is_empty() && config_maps.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "left behind: {pods:#?} {config_maps:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let Some(double) = self.double() {
+            eventually(
+                "the pods' processes to end",
+                Duration::from_secs(10),
+                || double.running_processes() == 0,
+            )
+            .await;
+        }
+    }
+
     /// Deletes a pod through the API, as `kubectl delete pod` would.
     pub async fn delete_pod(&self, name: &str) {
         let api: Api<Pod> = Api::namespaced(self.client().await, self.namespace());
@@ -386,6 +412,18 @@ pub fn workflow(name: &str, spec_body: &str) -> String {
         yaml.push('\n');
     }
     yaml
+}
+
+/// Waits until `done` holds, failing after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Whether a process is gone (or a zombie waiting for a reaper that never comes).
