@@ -4,16 +4,22 @@
 //! uses, so that kube-rs talks to it through a generated kubeconfig exactly as to a cluster:
 //!
 //! - core/v1 `pods`, `configmaps`, `secrets`, `services`, `events`, namespaced: create (objects are
-//!   parsed into their k8s-openapi types: a body that does not fit is a 400), get, list with
-//!   `labelSelector` (`a=b`, `a==b`, `a!=b`, `a`, `!a`, comma = and), delete (with the grace
-//!   period), delete-collection by label; watch with `resourceVersion` (replayed from a bounded
-//!   history; older ones get an `ERROR` event with a `410 Expired` Status), `timeoutSeconds`, and
-//!   `BOOKMARK`s every second when `allowWatchBookmarks` is set. List pagination (`limit`) is not
-//!   applied: every list is one page, which the API allows.
+//!   parsed into their k8s-openapi types: a body that does not fit is a 400; the namespace comes
+//!   from the URL), get, replace (`PUT`, refused with 409 `Conflict` when the body's
+//!   resourceVersion is not the stored one; a pod's spec and status are not the client's to
+//!   change), list with `labelSelector` (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`,
+//!   `a notin (x)`, comma = and; a malformed one is a 400), delete (a pod gracefully, answered
+//!   with the marked pod; anything else at once, answered with a `Status`), delete-collection by
+//!   label; watch with `resourceVersion` (replayed from a bounded history; older ones get an
+//!   `ERROR` event with a `410 Expired` Status), `timeoutSeconds`, and `BOOKMARK`s every second
+//!   when `allowWatchBookmarks` is set. A watch with a selector sees an object entering it as
+//!   `ADDED` and leaving it as `DELETED`, as the API server's watch cache sends them. List
+//!   pagination (`limit`) is not applied: every list is one page, which the API allows.
 //! - `pods/log` with `container` and `follow` (stdout and stderr of the container together); a
 //!   container that has not started yet gets the real 400 ("is waiting to start").
 //! - One global, strictly increasing resourceVersion. Errors are `Status` objects.
-//! - Garbage collection: deleting a pod deletes the ConfigMaps and Secrets it owns.
+//! - Garbage collection: deleting an object deletes what it owns (`ownerReferences` by uid),
+//!   except that a dependent with another owner still present only loses the reference.
 //!
 //! The kubelet it plays runs each container's `command` + `args` (the image is ignored) as a
 //! local process inside a bubblewrap view of this machine where the pod's volumes (`emptyDir`,
@@ -160,8 +166,8 @@ impl Faults<'_> {
         kubelet::evict(self.state, namespace, pod);
     }
 
-    /// The next `count` requests with this verb (`create`, `get`, `list`, `watch`, `delete`,
-    /// `deletecollection`) on this resource (`pods`, `pods/log`, `configmaps`…) get `code`
+    /// The next `count` requests with this verb (`create`, `get`, `update`, `list`, `watch`,
+    /// `delete`, `deletecollection`) on this resource (`pods`, `pods/log`, `configmaps`…) get `code`
     /// (500 `InternalError`, or 429 `TooManyRequests` with `Retry-After: 1`).
     pub fn fail_requests(&self, verb: &str, resource: &str, code: u16, count: u32) {
         server::lock(&self.state.faults).failing.push((
@@ -202,6 +208,8 @@ struct Change {
     namespace: String,
     kind: &'static str,
     object: Value,
+    /// The object as it was before, for watches with a selector it entered or left.
+    previous: Option<Value>,
 }
 
 #[derive(Default)]
@@ -282,29 +290,39 @@ impl State {
         resource: &str,
         namespace: &str,
         name: &str,
-        mut object: Value,
+        object: Value,
         kind: &'static str,
     ) -> Value {
         let mut store = server::lock(&self.store);
+        self.put_locked(&mut store, resource, namespace, name, object, kind)
+    }
+
+    /// [`State::put`] for a caller that read what it writes from under the same lock.
+    fn put_locked(
+        &self,
+        store: &mut Store,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+        mut object: Value,
+        kind: &'static str,
+    ) -> Value {
         store.rv += 1;
         let rv = store.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        if kind == "DELETED" {
-            store
-                .objects
-                .remove(&(resource.to_owned(), namespace.to_owned(), name.to_owned()));
+        let key = (resource.to_owned(), namespace.to_owned(), name.to_owned());
+        let previous = if kind == "DELETED" {
+            store.objects.remove(&key)
         } else {
-            store.objects.insert(
-                (resource.to_owned(), namespace.to_owned(), name.to_owned()),
-                object.clone(),
-            );
-        }
+            store.objects.insert(key, object.clone())
+        };
         let change = Change {
             rv,
             resource: resource.to_owned(),
             namespace: namespace.to_owned(),
             kind,
             object: object.clone(),
+            previous,
         };
         store.history.push_back(change.clone());
         if store.history.len() > HISTORY

@@ -58,19 +58,74 @@ pub fn parse(text: &str) -> Option<Selector> {
             Requirement::In(key.trim().to_owned(), set(values)?)
         } else if let Some(key) = part.strip_prefix('!') {
             Requirement::NotExists(key.trim().to_owned())
-        } else if part.contains(char::is_whitespace) {
-            return None;
         } else {
             Requirement::Exists(part.to_owned())
         };
+        if !requirement.is_valid() {
+            return None;
+        }
         requirements.push(requirement);
     }
     Some(Selector { requirements })
 }
 
+/// A set of values: the API server refuses an empty one.
 fn set(text: &str) -> Option<Vec<String>> {
     let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
-    Some(inner.split(',').map(|v| v.trim().to_owned()).collect())
+    let values: Vec<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
+    (values != [""]).then_some(values)
+}
+
+/// A label name or value: at most 63 characters, alphanumerics at both ends, `-`, `_` and `.`
+/// between.
+fn is_name(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    bytes.len() <= 63
+        && edge(bytes.first())
+        && edge(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A label key: a name, optionally after a DNS subdomain prefix and `/`.
+fn is_key(text: &str) -> bool {
+    match text.split_once('/') {
+        Some((prefix, name)) => {
+            prefix.len() <= 253
+                && prefix.split('.').all(|label| {
+                    !label.is_empty()
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                })
+                && is_name(name)
+        }
+        None => is_name(text),
+    }
+}
+
+fn is_value(text: &str) -> bool {
+    text.is_empty() || is_name(text)
+}
+
+impl Requirement {
+    /// Whether the API server would accept it: a selector with a malformed key or value is a
+    /// 400, not a selector that matches nothing.
+    fn is_valid(&self) -> bool {
+        match self {
+            Requirement::Equals(key, value) | Requirement::NotEquals(key, value) => {
+                is_key(key) && is_value(value)
+            }
+            Requirement::Exists(key) | Requirement::NotExists(key) => is_key(key),
+            Requirement::In(key, values) | Requirement::NotIn(key, values) => {
+                is_key(key) && values.iter().all(|v| is_value(v))
+            }
+        }
+    }
 }
 
 impl Selector {
@@ -124,6 +179,12 @@ mod tests {
         for text in no {
             assert!(!parse(text).unwrap().matches(&pod), "{text}");
         }
-        assert!(parse("a b").is_none());
+        for malformed in [
+            "a b", "=x", "a=b=c", "a in x", "a in ()", "-a", "a=-b", "Ex/a",
+        ] {
+            assert!(parse(malformed).is_none(), "{malformed}");
+        }
+        let prefixed = serde_json::json!({"metadata": {"labels": {"example.com/app": "x"}}});
+        assert!(parse("example.com/app in (x,)").unwrap().matches(&prefixed));
     }
 }

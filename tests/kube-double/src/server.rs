@@ -1,6 +1,6 @@
 //! The REST and watch protocol.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -60,7 +60,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route(
             "/api/v1/namespaces/{ns}/{resource}/{name}",
-            get(get_one).delete(delete_one),
+            get(get_one).put(update).delete(delete_one),
         )
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(logs))
         .with_state(state)
@@ -68,10 +68,19 @@ pub fn router(state: Shared) -> Router {
 
 /// A `Status` error, as the API server sends it.
 pub fn status(code: u16, reason: &str, message: &str) -> Response {
-    let body = json!({
+    status_about(code, reason, message, None)
+}
+
+/// A `Status` error about one object: `details` names it (`kind` is the resource, as the API
+/// server fills it).
+fn status_about(code: u16, reason: &str, message: &str, about: Option<(&str, &str)>) -> Response {
+    let mut body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {},
         "status": "Failure", "message": message, "reason": reason, "code": code,
     });
+    if let Some((resource, name)) = about {
+        body["details"] = json!({"name": name, "kind": resource});
+    }
     let mut response = (
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         axum::Json(body),
@@ -125,6 +134,15 @@ fn admit(
         }));
     }
     Ok(())
+}
+
+fn not_found(resource: &str, name: &str) -> Response {
+    status_about(
+        404,
+        "NotFound",
+        &format!("{resource} \"{name}\" not found"),
+        Some((resource, name)),
+    )
 }
 
 fn kind_of(resource: &str) -> Option<&'static str> {
@@ -189,6 +207,9 @@ async fn create(
             &format!("the body is not a valid {kind}: {error}"),
         );
     }
+    if let Err(response) = check_namespace(&object, &ns) {
+        return *response;
+    }
     let meta = &mut object["metadata"];
     let name = match (meta["name"].as_str(), meta["generateName"].as_str()) {
         (Some(name), _) if !name.is_empty() => name.to_owned(),
@@ -215,10 +236,11 @@ async fn create(
         );
     }
     if state.get(&resource, &ns, &name).is_some() {
-        return status(
+        return status_about(
             409,
             "AlreadyExists",
             &format!("{resource} \"{name}\" already exists"),
+            Some((&resource, &name)),
         );
     }
     object["apiVersion"] = json!("v1");
@@ -239,6 +261,18 @@ async fn create(
         kubelet::start(Arc::clone(&state), ns, name);
     }
     (StatusCode::CREATED, axum::Json(stored)).into_response()
+}
+
+/// The namespace comes from the URL; a body naming another one is refused, not moved.
+fn check_namespace(object: &Value, ns: &str) -> Result<(), Box<Response>> {
+    match object["metadata"]["namespace"].as_str() {
+        Some(named) if !named.is_empty() && named != ns => Err(Box::new(status(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn merge_string_data(secret: &mut Value) {
@@ -296,8 +330,121 @@ async fn get_one(
     }
     match state.get(&resource, &ns, &name) {
         Some(object) => axum::Json(object).into_response(),
-        None => status(404, "NotFound", &format!("{resource} \"{name}\" not found")),
+        None => not_found(&resource, &name),
     }
+}
+
+/// A replace (PUT): optimistic concurrency on `metadata.resourceVersion`, server-set metadata
+/// kept, a pod's status and spec not the client's to change here.
+async fn update(
+    Extract(state): Extract<Shared>,
+    Path((ns, resource, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = admit(&state, &headers, "update", &resource) {
+        return *response;
+    }
+    let Some(kind) = kind_of(&resource) else {
+        return status(
+            404,
+            "NotFound",
+            &format!("the server could not find the requested resource ({resource})"),
+        );
+    };
+    let mut object: Value = match serde_json::from_slice(&body) {
+        Ok(object) => object,
+        Err(error) => return status(400, "BadRequest", &format!("the body is not JSON: {error}")),
+    };
+    if let Err(error) = validate(&resource, &object) {
+        return status(
+            400,
+            "BadRequest",
+            &format!("the body is not a valid {kind}: {error}"),
+        );
+    }
+    if let Err(response) = check_namespace(&object, &ns) {
+        return *response;
+    }
+    if object["metadata"]["name"].as_str() != Some(name.as_str()) {
+        return status(
+            400,
+            "BadRequest",
+            "the name of the object does not match the name on the URL",
+        );
+    }
+    // Read, compare and write under one lock, so that two replaces from the same version
+    // cannot both win.
+    let mut store = lock(&state.store);
+    let key = (resource.clone(), ns.clone(), name.clone());
+    let Some(stored) = store.objects.get(&key).cloned() else {
+        drop(store);
+        return not_found(&resource, &name);
+    };
+    let expected = object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
+    if !expected.is_empty() && stored["metadata"]["resourceVersion"].as_str() != Some(expected) {
+        drop(store);
+        return status_about(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+            Some((&resource, &name)),
+        );
+    }
+    if resource == "pods" {
+        use k8s_openapi::api::core::v1::Pod;
+        let spec = |pod: &Value| {
+            serde_json::from_value::<Pod>(pod.clone())
+                .ok()
+                .and_then(|p| p.spec)
+        };
+        if spec(&object) != spec(&stored) {
+            drop(store);
+            return status(
+                422,
+                "Invalid",
+                &format!(
+                    "Pod \"{name}\" is invalid: spec: Forbidden: pod updates may not change the spec (the Kubernetes API double takes none of the few changes a cluster allows)"
+                ),
+            );
+        }
+        object["spec"] = stored["spec"].clone();
+        object["status"] = stored["status"].clone();
+    }
+    object["apiVersion"] = json!("v1");
+    object["kind"] = json!(kind);
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
+        match stored["metadata"].get(field) {
+            Some(value) => object["metadata"][field] = value.clone(),
+            None => {
+                if let Some(meta) = object["metadata"].as_object_mut() {
+                    meta.remove(field);
+                }
+            }
+        }
+    }
+    if resource == "secrets" {
+        merge_string_data(&mut object);
+    }
+    // A replace that changes nothing writes nothing: no new version, no watch event.
+    object["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+    if object == stored {
+        drop(store);
+        return axum::Json(stored).into_response();
+    }
+    let updated = state.put_locked(&mut store, &resource, &ns, &name, object, "MODIFIED");
+    drop(store);
+    axum::Json(updated).into_response()
 }
 
 async fn delete_one(
@@ -311,26 +458,39 @@ async fn delete_one(
         return *response;
     }
     let Some(object) = state.get(&resource, &ns, &name) else {
-        return status(404, "NotFound", &format!("{resource} \"{name}\" not found"));
+        return not_found(&resource, &name);
     };
-    let grace = query
+    let grace = grace_period(&query, &body, &object);
+    let deleted = delete(&state, &resource, &ns, &name, object, grace);
+    if resource == "pods" {
+        // A pod goes gracefully: the answer is the pod, marked for deletion.
+        return axum::Json(deleted).into_response();
+    }
+    // Anything else goes at once: the answer is a Status naming what went.
+    axum::Json(json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": name, "kind": resource, "uid": deleted["metadata"]["uid"]},
+    }))
+    .into_response()
+}
+
+/// The grace period a deletion asked for (query or `DeleteOptions` body), else the pod's own
+/// `terminationGracePeriodSeconds`, else Kubernetes' default of 30 seconds.
+fn grace_period(query: &BTreeMap<String, String>, body: &[u8], object: &Value) -> u64 {
+    query
         .get("gracePeriodSeconds")
         .and_then(|v| v.parse::<u64>().ok())
         .or_else(|| {
-            serde_json::from_slice::<Value>(&body)
+            serde_json::from_slice::<Value>(body)
                 .ok()
                 .and_then(|options| options["gracePeriodSeconds"].as_u64())
         })
-        .unwrap_or(30);
-    (
-        StatusCode::OK,
-        axum::Json(delete(&state, &resource, &ns, &name, object, grace)),
-    )
-        .into_response()
+        .or_else(|| object["spec"]["terminationGracePeriodSeconds"].as_u64())
+        .unwrap_or(30)
 }
 
 /// Deletes an object; a pod's processes are stopped first (in the background, as the kubelet
-/// does), and what it owns goes with it.
+/// does), and what it owns goes with it. Returns the object as deleted (a pod: as marked).
 fn delete(
     state: &Shared,
     resource: &str,
@@ -340,7 +500,9 @@ fn delete(
     grace: u64,
 ) -> Value {
     if resource != "pods" {
-        return state.put(resource, ns, name, object, "DELETED");
+        let deleted = state.put(resource, ns, name, object, "DELETED");
+        collect_garbage(state, ns, &deleted["metadata"]["uid"]);
+        return deleted;
     }
     let mut marked = object;
     marked["metadata"]["deletionTimestamp"] = json!(now());
@@ -361,8 +523,18 @@ fn delete(
     marked
 }
 
-fn collect_garbage(state: &State, ns: &str, owner_uid: &Value) {
-    let owned: Vec<(String, String, Value)> = lock(&state.store)
+/// The garbage collector, once the object `owner_uid` is gone: a dependent that has another
+/// owner still present only loses its reference to the gone one; a dependent with no owner
+/// left is deleted, and in turn takes what it owns.
+fn collect_garbage(state: &Shared, ns: &str, owner_uid: &Value) {
+    let store = lock(&state.store);
+    let present: HashSet<String> = store
+        .objects
+        .iter()
+        .filter(|((_, namespace, _), _)| namespace == ns)
+        .filter_map(|(_, object)| object["metadata"]["uid"].as_str().map(str::to_owned))
+        .collect();
+    let dependents: Vec<(String, String)> = store
         .objects
         .iter()
         .filter(|((_, namespace, _), object)| {
@@ -371,10 +543,31 @@ fn collect_garbage(state: &State, ns: &str, owner_uid: &Value) {
                     .as_array()
                     .is_some_and(|owners| owners.iter().any(|owner| &owner["uid"] == owner_uid))
         })
-        .map(|((resource, _, name), object)| (resource.clone(), name.clone(), object.clone()))
+        .map(|((resource, _, name), _)| (resource.clone(), name.clone()))
         .collect();
-    for (resource, name, object) in owned {
-        state.put(&resource, ns, &name, object, "DELETED");
+    drop(store);
+    for (resource, name) in dependents {
+        let Some(mut object) = state.get(&resource, ns, &name) else {
+            continue;
+        };
+        let solid: Vec<Value> = object["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|owner| {
+                owner["uid"]
+                    .as_str()
+                    .is_some_and(|uid| present.contains(uid))
+            })
+            .cloned()
+            .collect();
+        if solid.is_empty() {
+            let grace = grace_period(&BTreeMap::new(), &[], &object);
+            delete(state, &resource, ns, &name, object, grace);
+        } else {
+            object["metadata"]["ownerReferences"] = Value::Array(solid);
+            state.put(&resource, ns, &name, object, "MODIFIED");
+        }
     }
 }
 
@@ -383,6 +576,7 @@ async fn delete_collection(
     Path((ns, resource)): Path<(String, String)>,
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     if let Err(response) = admit(&state, &headers, "deletecollection", &resource) {
         return *response;
@@ -400,7 +594,8 @@ async fn delete_collection(
         .collect();
     let mut items = Vec::new();
     for (name, object) in matching {
-        items.push(delete(&state, &resource, &ns, &name, object, 0));
+        let grace = grace_period(&query, &body, &object);
+        items.push(delete(&state, &resource, &ns, &name, object, grace));
     }
     let kind = kind_of(&resource).unwrap_or("Object");
     axum::Json(
@@ -496,9 +691,7 @@ async fn list_or_watch(
         last_rv = u64::MAX;
     } else {
         for change in store.history.iter().filter(|c| c.rv > start_rv) {
-            if wanted(&change.resource, &change.namespace, &change.object) {
-                backlog.push(json!({"type": change.kind, "object": change.object}));
-            }
+            backlog.extend(watch_event(change, &wanted));
         }
     }
     drop(store);
@@ -527,10 +720,10 @@ async fn list_or_watch(
             };
             tokio::select! {
                 change = changes.recv() => match change {
-                    Ok(Change { rv, resource, namespace, kind: change_kind, object }) => {
-                        last_rv = rv;
-                        if wanted(&resource, &namespace, &object)
-                            && sender.send(send(json!({"type": change_kind, "object": object}))).await.is_err()
+                    Ok(change) => {
+                        last_rv = change.rv;
+                        if let Some(event) = watch_event(&change, &wanted)
+                            && sender.send(send(event)).await.is_err()
                         {
                             return;
                         }
@@ -569,6 +762,25 @@ async fn list_or_watch(
         .unwrap_or_else(|_| status(500, "InternalError", "cannot build the response"))
 }
 
+/// What a watch with this filter sees of `change`, as the API server's watch cache sends it: an
+/// object entering the selection is `ADDED`, one leaving it `DELETED` (as it last matched, at
+/// the change's version), so that a cache built from the watch holds exactly what a list would.
+fn watch_event(change: &Change, wanted: &impl Fn(&str, &str, &Value) -> bool) -> Option<Value> {
+    let matches = |object: &Value| wanted(&change.resource, &change.namespace, object);
+    let now = change.kind != "DELETED" && matches(&change.object);
+    let before = change.previous.as_ref().is_some_and(matches);
+    match (before, now) {
+        (false, true) => Some(json!({"type": "ADDED", "object": change.object})),
+        (true, true) => Some(json!({"type": "MODIFIED", "object": change.object})),
+        (true, false) => {
+            let mut last = change.previous.clone()?;
+            last["metadata"]["resourceVersion"] = json!(change.rv.to_string());
+            Some(json!({"type": "DELETED", "object": last}))
+        }
+        (false, false) => None,
+    }
+}
+
 fn expired(rv: u64) -> Value {
     json!({"type": "ERROR", "object": {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -585,7 +797,7 @@ async fn logs(
         return *response;
     }
     let Some(pod) = state.get("pods", &ns, &name) else {
-        return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+        return not_found("pods", &name);
     };
     let names: Vec<String> = ["initContainers", "containers"]
         .iter()
