@@ -26,6 +26,7 @@ pub mod flaky;
 pub mod logs;
 pub mod plan;
 pub mod results;
+pub mod retention;
 pub mod run;
 pub mod since;
 pub mod spec;

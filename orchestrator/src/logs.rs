@@ -174,7 +174,8 @@ impl LogStore {
         ))
     }
 
-    fn execution_dir(&self, execution: &str) -> Result<PathBuf> {
+    /// The directory holding an execution's logs.
+    pub fn execution_dir(&self, execution: &str) -> Result<PathBuf> {
         let valid = !execution.is_empty()
             && !execution.starts_with('.')
             && execution

@@ -27,6 +27,7 @@ use crate::flaky::FlakyReport;
 use crate::logs::{self, LogStore};
 use crate::plan::{self, PlanError};
 use crate::results::TestStatus;
+use crate::retention::{self, Pruned, Retention};
 use crate::spec::{self, ParsedWorkflow, Problem};
 use crate::store::{self, ExecutionFilter, Store, StoredWorkflow, WorkflowVersion};
 
@@ -110,6 +111,8 @@ pub struct OrchestratorConfig {
     pub kubernetes: Option<Arc<dyn Executor>>,
     /// Where executions run unless they ask otherwise.
     pub default_executor: ExecutorKind,
+    /// How much history to keep; applied when the directory is opened and after every execution.
+    pub retention: Retention,
 }
 
 impl OrchestratorConfig {
@@ -120,6 +123,7 @@ impl OrchestratorConfig {
             sandbox,
             kubernetes: None,
             default_executor: ExecutorKind::Local,
+            retention: Retention::default(),
         }
     }
 }
@@ -172,6 +176,9 @@ struct Inner {
     local: Arc<dyn Executor>,
     kubernetes: Option<Arc<dyn Executor>>,
     default_executor: ExecutorKind,
+    retention: Retention,
+    /// One retention pass at a time: two executions ending together need only one.
+    pruning: Mutex<()>,
     events: broadcast::Sender<RunEvent>,
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -196,12 +203,15 @@ impl Orchestrator {
                 local: Arc::new(LocalExecutor::new(config.sandbox)),
                 kubernetes: config.kubernetes,
                 default_executor: config.default_executor,
+                retention: config.retention,
+                pruning: Mutex::new(()),
                 events,
                 running: Mutex::new(HashMap::new()),
                 data_dir,
             }),
         };
         orchestrator.recover()?;
+        orchestrator.prune()?;
         Ok(orchestrator)
     }
 
@@ -533,6 +543,15 @@ impl Orchestrator {
             let _ = inner
                 .events
                 .send(RunEvent::ExecutionFinished(record.clone()));
+            if !inner.retention.keeps_everything() {
+                let orchestrator = Orchestrator {
+                    inner: Arc::clone(&inner),
+                };
+                let pruned = tokio::task::spawn_blocking(move || orchestrator.prune()).await;
+                if let Ok(Err(error)) = pruned {
+                    tracing::error!(%error, "cannot apply the retention policy");
+                }
+            }
             record
         });
         RunHandle { id, events, done }
@@ -607,6 +626,74 @@ impl Orchestrator {
             (&base, &base_steps),
             (&head, &head_steps),
         )?)
+    }
+
+    /// Deletes what the configured retention says to (see [`crate::retention`]).
+    pub fn prune(&self) -> Result<Pruned> {
+        self.prune_with(&self.inner.retention)
+    }
+
+    /// What `policy` would delete now, without deleting it.
+    pub fn prune_plan(&self, policy: &Retention) -> Result<Pruned> {
+        if policy.keeps_everything() {
+            return Ok(Pruned::default());
+        }
+        let ended = self.inner.store.ended_executions()?;
+        let size = |id: &str| {
+            let logs = self.inner.logs.execution_dir(id).ok();
+            logs.as_deref().map_or(0, retention::dir_size)
+                + retention::dir_size(&self.artifacts_dir(id))
+        };
+        // Sizes are read only when bytes are limited: walking every execution's files is the
+        // expensive part.
+        let sizes: HashMap<&str, u64> = match policy.max_bytes {
+            Some(_) => ended.iter().map(|e| (e.id.as_str(), size(&e.id))).collect(),
+            None => HashMap::new(),
+        };
+        let total = match policy.max_bytes {
+            Some(_) => {
+                retention::dir_size(&self.inner.data_dir.join("logs"))
+                    + retention::dir_size(&self.inner.data_dir.join("artifacts"))
+            }
+            None => 0,
+        };
+        let executions = retention::choose(&ended, policy, now_micros(), total, |id| {
+            sizes.get(id).copied().unwrap_or(0)
+        });
+        let bytes = executions
+            .iter()
+            .map(|id| sizes.get(id.as_str()).copied().unwrap_or_else(|| size(id)))
+            .sum();
+        Ok(Pruned { executions, bytes })
+    }
+
+    /// Deletes the executions `policy` says to, with their logs and artifacts.
+    pub fn prune_with(&self, policy: &Retention) -> Result<Pruned> {
+        let _one_at_a_time = lock(&self.inner.pruning);
+        let pruned = self.prune_plan(policy)?;
+        let doomed = &pruned.executions;
+        if doomed.is_empty() {
+            return Ok(pruned);
+        }
+        // Rows first: nothing then points at files that are going.
+        self.inner.store.delete_ended_executions(doomed)?;
+        for id in doomed {
+            if let Err(error) = self.inner.logs.remove_execution(id) {
+                tracing::warn!(execution = %id, %error, "cannot delete an execution's logs");
+            }
+            let artifacts = self.artifacts_dir(id);
+            if let Err(error) = std::fs::remove_dir_all(&artifacts)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(execution = %id, %error, "cannot delete an execution's artifacts");
+            }
+        }
+        tracing::info!(
+            executions = doomed.len(),
+            bytes = pruned.bytes,
+            "deleted old executions (retention)"
+        );
+        Ok(pruned)
     }
 
     /// Flaky tests of `workflow` over its last `window` finished executions.

@@ -727,6 +727,56 @@ impl Store {
         raws.into_iter().map(RawExecution::into_record).collect()
     }
 
+    /// Every execution that has ended, oldest first: what retention chooses from.
+    pub fn ended_executions(&self) -> Result<Vec<EndedExecution>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, workflow, status, COALESCE(finished_at, created_at) FROM executions
+             WHERE status NOT IN ('queued', 'running') ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, workflow, status, ended_at)| {
+                let status = status
+                    .parse::<ExecutionStatus>()
+                    .map_err(|e| corrupt(format!("status of execution {id}"))(Box::new(e)))?;
+                Ok(EndedExecution {
+                    id,
+                    workflow,
+                    status,
+                    ended_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes executions that have ended, with their steps and test results, in one
+    /// transaction; one still queued or running is left alone. Returns how many were deleted.
+    pub fn delete_ended_executions(&self, ids: &[String]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        {
+            let mut stmt = tx.prepare(
+                "DELETE FROM executions WHERE id = ?1 AND status NOT IN ('queued', 'running')",
+            )?;
+            for id in ids {
+                deleted += stmt.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
     /// Executions queued or running, oldest first: after a crash, those to recover.
     pub fn active_executions(&self) -> Result<Vec<ExecutionRecord>> {
         let conn = self.conn();
@@ -1240,6 +1290,16 @@ fn to_i64(n: u64) -> i64 {
 
 fn to_u32(n: i64, what: impl FnOnce() -> String) -> Result<u32> {
     u32::try_from(n).map_err(|e| corrupt(what())(Box::new(e)))
+}
+
+/// An execution that has ended, as retention sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedExecution {
+    pub id: String,
+    pub workflow: String,
+    pub status: ExecutionStatus,
+    /// When it finished (when it was created, for one that never recorded an end).
+    pub ended_at: TimestampMicros,
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow, workflow_version, snapshot, config, trigger, \

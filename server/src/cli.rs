@@ -130,6 +130,18 @@ SIGTERM or Ctrl-C: finish the requests in flight (up to 10s), then stop (twice: 
 Executions still running when serving ends are aborted and recorded.")]
     Serve(ServeArgs),
 
+    /// Delete old executions, with their logs and artifacts, by age, count or size.
+    #[command(after_help = "Examples:
+  testloop prune --keep-days 30
+  testloop prune --keep-executions 100 --keep-bytes 5G
+  testloop prune --keep-days 7 --dry-run
+
+Never deleted: executions still running, and each workflow's latest execution and latest that
+passed (the baseline of `diff`). The same limits given to `serve`, `run` or `rerun` (or set in
+TESTLOOP_KEEP_DAYS, TESTLOOP_KEEP_EXECUTIONS, TESTLOOP_KEEP_BYTES) apply when the data directory
+is opened and after every execution.")]
+    Prune(PruneArgs),
+
     /// Inside a unit's pod, in the init container: prepare the pod for the runner.
     #[command(hide = true)]
     PodInit,
@@ -137,6 +149,73 @@ Executions still running when serving ends are aborted and recorded.")]
     /// Inside a unit's pod: run one step container's share of the unit.
     #[command(hide = true)]
     PodRun(PodRunArgs),
+}
+
+/// How much history to keep (nothing is deleted unless one is set).
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Delete executions that ended more than this many days ago.
+    #[arg(long, env = "TESTLOOP_KEEP_DAYS", value_name = "DAYS")]
+    pub keep_days: Option<u32>,
+
+    /// Keep only this many latest executions of each workflow (at least 1).
+    #[arg(long, env = "TESTLOOP_KEEP_EXECUTIONS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_executions: Option<u32>,
+
+    /// Delete the oldest executions while all logs and artifacts take more than this: bytes, or
+    /// with K, M, G or T (binary units: 5G is 5 GiB).
+    #[arg(long, env = "TESTLOOP_KEEP_BYTES", value_name = "SIZE", value_parser = parse_size)]
+    pub keep_bytes: Option<u64>,
+}
+
+impl RetentionArgs {
+    pub fn retention(&self) -> testloop_orchestrator::retention::Retention {
+        testloop_orchestrator::retention::Retention {
+            max_age: self
+                .keep_days
+                .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400)),
+            max_per_workflow: self.keep_executions.map(|n| n as usize),
+            max_bytes: self.keep_bytes,
+        }
+    }
+}
+
+/// `1024`, `500K`, `200M`, `5G`, `1T` (also `5GiB`, `5GB`: all binary), as bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a size like 500M or 5G, got `{text}`"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{text}`: use K, M, G or T"
+            ));
+        }
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+
+    /// Print what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +270,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub executor: ExecutorArgs,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +296,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub executor: ExecutorArgs,
 
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+
     /// Lines of the failing step's log printed at the end.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub failure_lines: u64,
@@ -236,6 +321,9 @@ pub struct RerunArgs {
 
     #[command(flatten)]
     pub executor: ExecutorArgs,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 
     /// Lines of the failing step's log printed at the end.
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -391,6 +479,28 @@ mod tests {
     use crate::serve::limits::{
         MAX_IN_FLIGHT_REQUESTS, MAX_MESSAGE_BYTES, MAX_SESSIONS, SHUTDOWN_GRACE,
     };
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        use super::parse_size;
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("500K"), Ok(500 << 10));
+        assert_eq!(parse_size("200M"), Ok(200 << 20));
+        assert_eq!(parse_size("5G"), Ok(5 << 30));
+        assert_eq!(parse_size("5gib"), Ok(5 << 30));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert!(parse_size("M").unwrap_err().contains("expected a size"));
+        assert!(
+            parse_size("1.5G")
+                .unwrap_err()
+                .contains("unknown size unit `.5G`")
+        );
+        assert!(
+            parse_size("99999999999T")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
 
     #[test]
     fn serve_help_states_the_limits_as_defined() {

@@ -103,9 +103,38 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => diff(&data_dir, args).await,
         Command::Flaky(args) => flaky(&data_dir, args),
         Command::Serve(args) => serve::serve(&data_dir, args).await,
+        Command::Prune(args) => prune(&data_dir, &args),
         Command::PodInit => pod::init(),
         Command::PodRun(args) => pod::run(args.container).await,
     }
+}
+
+/// `testloop prune`.
+fn prune(data_dir: &Path, args: &cli::PruneArgs) -> Result<ExitCode> {
+    let policy = args.retention.retention();
+    if policy.keeps_everything() {
+        bail!("say what to keep: --keep-days, --keep-executions or --keep-bytes");
+    }
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let pruned = if args.dry_run {
+        orchestrator.prune_plan(&policy)?
+    } else {
+        orchestrator.prune_with(&policy)?
+    };
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    println!(
+        "{verb} {} execution(s), {} of logs and artifacts",
+        pruned.executions.len(),
+        testloop_tools::format_bytes(pruned.bytes)
+    );
+    for id in &pruned.executions {
+        println!("  {id}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn default_data_dir() -> Result<PathBuf> {
@@ -135,8 +164,10 @@ async fn open_for_runs(
     data_dir: &Path,
     sandbox: SandboxMode,
     args: &cli::ExecutorArgs,
+    retention: &cli::RetentionArgs,
 ) -> Result<Orchestrator> {
     let mut config = OrchestratorConfig::local(data_dir.to_path_buf(), sandbox);
+    config.retention = retention.retention();
     if args.wants_kubernetes() {
         config.kubernetes = Some(kube::executor(args).await?);
     }
@@ -275,7 +306,7 @@ async fn run(data_dir: &Path, args: cli::RunArgs) -> Result<ExitCode> {
         .sandbox
         .parse()
         .map_err(|message: String| anyhow::anyhow!(message))?;
-    let orchestrator = open_for_runs(data_dir, sandbox, &args.executor).await?;
+    let orchestrator = open_for_runs(data_dir, sandbox, &args.executor, &args.retention).await?;
     let file = Path::new(&args.target);
     let workflow_name = if file.is_file() {
         let parsed = match spec::parse_file(file) {
@@ -323,7 +354,7 @@ async fn rerun(data_dir: &Path, args: cli::RerunArgs) -> Result<ExitCode> {
         .sandbox
         .parse()
         .map_err(|message: String| anyhow::anyhow!(message))?;
-    let orchestrator = open_for_runs(data_dir, sandbox, &args.executor).await?;
+    let orchestrator = open_for_runs(data_dir, sandbox, &args.executor, &args.retention).await?;
     let handle = match orchestrator.rerun(&args.execution, Trigger::Cli, args.only_failed) {
         Ok(handle) => handle,
         Err(error) => {

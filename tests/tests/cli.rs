@@ -505,3 +505,78 @@ fn the_calc_example_shows_tests_diffs_reruns_and_flaky_tests() {
     let none = run(data.path(), &["flaky", "nope"]);
     assert_eq!(none.code, Some(2), "{none:?}");
 }
+
+#[test]
+fn prune_deletes_old_executions_and_says_what_it_deleted() {
+    let data = tempfile::tempdir().unwrap();
+    let mut failed = Vec::new();
+    for _ in 0..3 {
+        let ran = run(data.path(), &["run", "examples/workflows/failing.yaml"]);
+        assert_eq!(ran.code, Some(1), "{ran:?}");
+        failed.push(execution_id(&ran));
+    }
+    let passed = execution_id(&run(data.path(), &["run", "examples/workflows/hello.yaml"]));
+
+    let planned = run(
+        data.path(),
+        &["prune", "--keep-executions", "1", "--dry-run"],
+    );
+    assert_eq!(planned.code, Some(0), "{planned:?}");
+    assert!(
+        planned.stdout.starts_with("would delete 2 execution(s), "),
+        "{planned:?}"
+    );
+    assert!(planned.stdout.contains(&failed[0]) && planned.stdout.contains(&failed[1]));
+    let listed = run(data.path(), &["executions"]).stdout;
+    assert!(
+        listed.contains(&failed[0]),
+        "a dry run deletes nothing: {listed}"
+    );
+
+    let pruned = run(data.path(), &["prune", "--keep-executions", "1"]);
+    assert_eq!(pruned.code, Some(0), "{pruned:?}");
+    assert!(
+        pruned.stdout.starts_with("deleted 2 execution(s), "),
+        "{pruned:?}"
+    );
+    let listed = run(data.path(), &["executions"]).stdout;
+    for id in &failed[..2] {
+        assert!(!listed.contains(id.as_str()), "{listed}");
+    }
+    assert!(
+        listed.contains(&failed[2]) && listed.contains(&passed),
+        "{listed}"
+    );
+    let logs = run(data.path(), &["logs", &failed[0]]);
+    assert_ne!(logs.code, Some(0), "{logs:?}");
+
+    // The same limit on `run` applies after the run, through the environment too.
+    let mut command = testloop(data.path());
+    command
+        .env("TESTLOOP_KEEP_EXECUTIONS", "1")
+        .args(["run", "examples/workflows/failing.yaml"]);
+    let ran: testloop_tests::Ran = command.output().unwrap().into();
+    let newest = execution_id(&ran);
+    let listed = run(data.path(), &["executions"]).stdout;
+    assert!(!listed.contains(&failed[2]), "{listed}");
+    assert!(
+        listed.contains(&newest) && listed.contains(&passed),
+        "{listed}"
+    );
+
+    // Bad limits are refused, naming the flag and what was expected.
+    let nothing = run(data.path(), &["prune"]);
+    assert_eq!(nothing.code, Some(2), "{nothing:?}");
+    assert!(
+        nothing
+            .stderr
+            .contains("--keep-days, --keep-executions or --keep-bytes"),
+        "{nothing:?}"
+    );
+    let zero = run(data.path(), &["prune", "--keep-executions", "0"]);
+    assert_ne!(zero.code, Some(0), "{zero:?}");
+    assert!(zero.stderr.contains("--keep-executions"), "{zero:?}");
+    let unit = run(data.path(), &["prune", "--keep-bytes", "5X"]);
+    assert_ne!(unit.code, Some(0), "{unit:?}");
+    assert!(unit.stderr.contains("unknown size unit `X`"), "{unit:?}");
+}

@@ -17,6 +17,7 @@ pub mod executions;
 pub mod lines;
 pub mod logs;
 mod output;
+pub use output::format_bytes;
 pub mod results;
 pub mod workflows;
 

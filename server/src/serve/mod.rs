@@ -63,7 +63,8 @@ pub async fn serve(data_dir: &Path, args: ServeArgs) -> Result<ExitCode> {
             })
         }
     };
-    let orchestrator = crate::open_for_runs(data_dir, sandbox, &args.executor).await?;
+    let orchestrator =
+        crate::open_for_runs(data_dir, sandbox, &args.executor, &args.retention).await?;
     let server = TestloopServer::new(orchestrator.clone());
     let mut signals = Signals::new().context("cannot listen for shutdown signals")?;
     let served = match http {
