@@ -189,27 +189,10 @@ async fn create(
     if let Err(response) = admit(&state, &headers, "create", &resource) {
         return *response;
     }
-    let Some(kind) = kind_of(&resource) else {
-        return status(
-            404,
-            "NotFound",
-            &format!("the server could not find the requested resource ({resource})"),
-        );
+    let (kind, mut object) = match object_from_body(&resource, &ns, &body) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
     };
-    let mut object: Value = match serde_json::from_slice(&body) {
-        Ok(object) => object,
-        Err(error) => return status(400, "BadRequest", &format!("the body is not JSON: {error}")),
-    };
-    if let Err(error) = validate(&resource, &object) {
-        return status(
-            400,
-            "BadRequest",
-            &format!("the body is not a valid {kind}: {error}"),
-        );
-    }
-    if let Err(response) = check_namespace(&object, &ns) {
-        return *response;
-    }
     let meta = &mut object["metadata"];
     let name = match (meta["name"].as_str(), meta["generateName"].as_str()) {
         (Some(name), _) if !name.is_empty() => name.to_owned(),
@@ -334,6 +317,38 @@ async fn get_one(
     }
 }
 
+/// The object a create or replace sends, with its kind: a 404 for a resource the double does not
+/// serve, a 400 for a body that is not JSON, not of that type, or for another namespace.
+fn object_from_body(
+    resource: &str,
+    ns: &str,
+    body: &[u8],
+) -> Result<(&'static str, Value), Box<Response>> {
+    let Some(kind) = kind_of(resource) else {
+        return Err(Box::new(status(
+            404,
+            "NotFound",
+            &format!("the server could not find the requested resource ({resource})"),
+        )));
+    };
+    let object: Value = serde_json::from_slice(body).map_err(|error| {
+        Box::new(status(
+            400,
+            "BadRequest",
+            &format!("the body is not JSON: {error}"),
+        ))
+    })?;
+    if let Err(error) = validate(resource, &object) {
+        return Err(Box::new(status(
+            400,
+            "BadRequest",
+            &format!("the body is not a valid {kind}: {error}"),
+        )));
+    }
+    check_namespace(&object, ns)?;
+    Ok((kind, object))
+}
+
 /// A replace (PUT): optimistic concurrency on `metadata.resourceVersion`, server-set metadata
 /// kept, a pod's status and spec not the client's to change here.
 async fn update(
@@ -345,27 +360,10 @@ async fn update(
     if let Err(response) = admit(&state, &headers, "update", &resource) {
         return *response;
     }
-    let Some(kind) = kind_of(&resource) else {
-        return status(
-            404,
-            "NotFound",
-            &format!("the server could not find the requested resource ({resource})"),
-        );
+    let (kind, mut object) = match object_from_body(&resource, &ns, &body) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
     };
-    let mut object: Value = match serde_json::from_slice(&body) {
-        Ok(object) => object,
-        Err(error) => return status(400, "BadRequest", &format!("the body is not JSON: {error}")),
-    };
-    if let Err(error) = validate(&resource, &object) {
-        return status(
-            400,
-            "BadRequest",
-            &format!("the body is not a valid {kind}: {error}"),
-        );
-    }
-    if let Err(response) = check_namespace(&object, &ns) {
-        return *response;
-    }
     if object["metadata"]["name"].as_str() != Some(name.as_str()) {
         return status(
             400,
