@@ -29,8 +29,8 @@ impl Drop for Killed {
 const SLOW: &str = "steps:\n- shell: echo first\n- shell: echo started; sleep 2; echo finished\n- shell: echo third";
 
 /// Starts `testloop run --executor kubernetes` of [`SLOW`] and kills it with SIGKILL while its
-/// second step runs; returns the execution's id.
-async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> String {
+/// second step runs; returns the execution's id and when it was killed.
+async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> (String, i64) {
     let file = dir.path().join("slow.yaml");
     std::fs::write(&file, workflow("slow", SLOW)).unwrap();
     let mut command = testloop(dir.path());
@@ -76,13 +76,14 @@ async fn killed_mid_run(b: &Backend, dir: &tempfile::TempDir) -> String {
     };
     child.0.kill().unwrap();
     child.0.wait().unwrap();
+    let killed_at = testloop_orchestrator::execution::now_micros();
     let (record, _) = observer.execution(&id).unwrap();
     assert_eq!(
         record.status,
         ExecutionStatus::Running,
         "left running by its dead process"
     );
-    id
+    (id, killed_at)
 }
 
 /// The execution once it has ended, as recorded.
@@ -161,7 +162,7 @@ pub async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_t
     b: &Backend,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(b, &dir).await;
+    let (id, killed_at) = killed_mid_run(b, &dir).await;
 
     let orchestrator = b.open(&dir).await;
     let (record, steps) = ended(&orchestrator, &id).await;
@@ -175,6 +176,14 @@ pub async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_t
     }
     // Read again from the pod, whole: nothing lost while no one followed it, nothing twice.
     assert_eq!(log(&orchestrator, &id, "1"), ["first"]);
+    // And each line keeps when it was printed (the kubelet's timestamp), not when it was re-read.
+    let reader = orchestrator.logs().reader(&id, "1").unwrap();
+    let first = &reader.lines(1..2).unwrap()[0];
+    assert!(
+        first.timestamp < killed_at,
+        "printed at {}, before the kill at {killed_at}",
+        first.timestamp
+    );
     assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
     assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
     if let Some(double) = b.double() {
@@ -193,12 +202,13 @@ pub async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_t
 
 pub async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(b, &dir).await;
+    let (id, killed_at) = killed_mid_run(b, &dir).await;
     pod_when(b, "the pod to finish on its own", |pod| {
         pod["status"]["phase"] == "Succeeded"
     })
     .await;
 
+    let reopened_at = testloop_orchestrator::execution::now_micros();
     let orchestrator = b.open(&dir).await;
     let (record, steps) = ended(&orchestrator, &id).await;
     assert_eq!(
@@ -208,12 +218,19 @@ pub async fn a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs(b
     );
     assert_eq!(log(&orchestrator, &id, "2"), ["started", "finished"]);
     assert_eq!(log(&orchestrator, &id, "3"), ["third"]);
+    // Printed while no testloop ran, and recorded with that time.
+    let reader = orchestrator.logs().reader(&id, "3").unwrap();
+    let third = reader.lines(1..2).unwrap()[0].timestamp;
+    assert!(
+        killed_at < third && third < reopened_at,
+        "{killed_at} < {third} < {reopened_at}"
+    );
     b.settled().await;
 }
 
 pub async fn an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(b, &dir).await;
+    let (id, _) = killed_mid_run(b, &dir).await;
     let pod = pod_when(b, "the pod", |_| true).await;
     b.delete_pod(&pod).await;
     b.settled().await;
@@ -239,7 +256,7 @@ pub async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can
     b: &Backend,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let id = killed_mid_run(b, &dir).await;
+    let (id, _) = killed_mid_run(b, &dir).await;
     let local = Backend::Local.open(&dir).await;
     assert_eq!(
         local.execution(&id).unwrap().0.status,

@@ -485,7 +485,7 @@ async fn run_container(
                 Ok(read) => {
                     let mut logs = lock(&reader_state.logs);
                     if let Some(log) = logs.get_mut(&reader_key) {
-                        log.bytes.extend_from_slice(&buffer[..read]);
+                        log.append(&buffer[..read]);
                         if let Some(text) = &oom_text
                             && !oom
                             && log.bytes.windows(text.len()).any(|w| w == text.as_bytes())

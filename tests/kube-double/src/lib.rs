@@ -15,8 +15,8 @@
 //!   when `allowWatchBookmarks` is set. A watch with a selector sees an object entering it as
 //!   `ADDED` and leaving it as `DELETED`, as the API server's watch cache sends them. List
 //!   pagination (`limit`) is not applied: every list is one page, which the API allows.
-//! - `pods/log` with `container` and `follow` (stdout and stderr of the container together); a
-//!   container that has not started yet gets the real 400 ("is waiting to start").
+//! - `pods/log` with `container`, `follow` and `timestamps` (stdout and stderr of the container
+//!   together); a container that has not started yet gets the real 400 ("is waiting to start").
 //! - One global, strictly increasing resourceVersion. Errors are `Status` objects.
 //! - Garbage collection: deleting an object deletes what it owns (`ownerReferences` by uid),
 //!   except that a dependent with another owner still present only loses the reference.
@@ -235,6 +235,41 @@ struct FaultState {
 struct ContainerLog {
     bytes: Vec<u8>,
     ended: bool,
+    /// Where each line starts in `bytes`, and when its first byte came (RFC 3339 with
+    /// nanoseconds, as the kubelet writes them), for `timestamps=true`.
+    line_starts: Vec<(usize, String)>,
+}
+
+impl ContainerLog {
+    fn append(&mut self, chunk: &[u8]) {
+        let stamp = jiff::Timestamp::now().to_string();
+        let mut at_line_start = self.bytes.last().is_none_or(|byte| *byte == b'\n');
+        for (index, byte) in chunk.iter().enumerate() {
+            if at_line_start {
+                self.line_starts
+                    .push((self.bytes.len() + index, stamp.clone()));
+            }
+            at_line_start = *byte == b'\n';
+        }
+        self.bytes.extend_from_slice(chunk);
+    }
+
+    /// The output from byte `from` on, each line that starts there after led by its timestamp
+    /// and a space, as `pods/log?timestamps=true` gives it.
+    fn stamped(&self, from: usize) -> Vec<u8> {
+        let from = from.min(self.bytes.len());
+        let mut out = Vec::with_capacity(self.bytes.len() - from);
+        let mut position = from;
+        let first = self.line_starts.partition_point(|(start, _)| *start < from);
+        for (start, stamp) in &self.line_starts[first..] {
+            out.extend_from_slice(&self.bytes[position..*start]);
+            out.extend_from_slice(stamp.as_bytes());
+            out.push(b' ');
+            position = *start;
+        }
+        out.extend_from_slice(&self.bytes[position..]);
+        out
+    }
 }
 
 struct State {

@@ -844,6 +844,10 @@ async fn logs(
         );
     }
     let follow = matches!(query.get("follow").map(String::as_str), Some("true" | "1"));
+    let timestamps = matches!(
+        query.get("timestamps").map(String::as_str),
+        Some("true" | "1")
+    );
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let mut control = state.control.subscribe();
     tokio::spawn(async move {
@@ -851,14 +855,18 @@ async fn logs(
         loop {
             let notified = state.log_written.notified();
             let (chunk, ended) = match lock(&state.logs).get(&key) {
-                Some(log) => (
-                    log.bytes[position.min(log.bytes.len())..].to_vec(),
-                    log.ended,
-                ),
+                Some(log) => {
+                    let chunk = if timestamps {
+                        log.stamped(position)
+                    } else {
+                        log.bytes[position.min(log.bytes.len())..].to_vec()
+                    };
+                    position = log.bytes.len();
+                    (chunk, log.ended)
+                }
                 // The pod was deleted: its logs are gone.
                 None => (Vec::new(), true),
             };
-            position += chunk.len();
             if !chunk.is_empty() && sender.send(Ok(Bytes::from(chunk))).await.is_err() {
                 return;
             }

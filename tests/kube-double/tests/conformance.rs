@@ -588,6 +588,23 @@ async fn pod_logs_follow_select_and_read_whole() {
         pods.logs("talker", &LogParams::default()).await.unwrap(),
         whole
     );
+    // `timestamps`: each line led by when it was printed (RFC 3339) and a space, in order.
+    let stamped = LogParams {
+        container: Some("main".into()),
+        timestamps: true,
+        ..LogParams::default()
+    };
+    let stamped = pods.logs("talker", &stamped).await.unwrap();
+    let mut previous = jiff::Timestamp::MIN;
+    let mut texts = Vec::new();
+    for line in stamped.lines() {
+        let (stamp, text) = line.split_once(' ').unwrap();
+        let stamp: jiff::Timestamp = stamp.parse().unwrap();
+        assert!(previous <= stamp, "{stamped}");
+        previous = stamp;
+        texts.push(text);
+    }
+    assert_eq!(texts, ["first", "second", "to-stderr"]);
     let wrong = LogParams {
         container: Some("nope".into()),
         ..LogParams::default()

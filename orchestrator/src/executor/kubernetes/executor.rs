@@ -29,7 +29,7 @@ use super::podplan::{PLAN_KEY, PodPlan};
 use super::pods::{PodView, PodWatch};
 use super::protocol::{Decoded, Decoder, Event};
 use super::status::{self, ContainerState};
-use crate::execution::{StepRecord, StepStatus, now_micros};
+use crate::execution::{StepRecord, StepStatus, TimestampMicros, now_micros};
 use crate::executor::{
     Executor, ExecutorError, PlannedStep, StartedUnit, StepOutput, Unit, UnitOutcome, UnitSink,
 };
@@ -345,6 +345,8 @@ enum Message {
     Output {
         step: Option<String>,
         line: Vec<u8>,
+        /// When the container printed it, from the kubelet's timestamp.
+        at: Option<TimestampMicros>,
     },
     /// The follower is done: it saw the runner's `Done`, or the container ended without one.
     Ended(usize),
@@ -609,9 +611,9 @@ impl<'a, 'e> Driver<'a, 'e> {
 
     fn on_message(&mut self, message: Message) {
         match message {
-            Message::Output { step, line } => match step {
+            Message::Output { step, line, at } => match step {
                 Some(step) => {
-                    let now = now_micros();
+                    let now = at.unwrap_or_else(now_micros);
                     let output = match self.logs.entry(step) {
                         std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                         std::collections::hash_map::Entry::Vacant(entry) => {
@@ -836,6 +838,21 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// The kubelet's timestamp leading a line of `pods/log?timestamps=true` (RFC 3339, then a space),
+/// and the line after it; no timestamp when the line does not start with one.
+fn split_timestamp(line: &[u8]) -> (Option<TimestampMicros>, &[u8]) {
+    let Some(space) = line.iter().take(40).position(|byte| *byte == b' ') else {
+        return (None, line);
+    };
+    let stamp = std::str::from_utf8(&line[..space])
+        .ok()
+        .and_then(|text| text.parse::<jiff::Timestamp>().ok());
+    match stamp {
+        Some(stamp) => (Some(stamp.as_microsecond()), &line[space + 1..]),
+        None => (None, line),
+    }
+}
+
 /// Follows one container's output from its start to its end, across dropped connections.
 struct Follower {
     pods: Api<Pod>,
@@ -857,9 +874,12 @@ impl Follower {
         let mut done = false;
         while !done {
             let terminated_before = self.terminated();
+            // With the kubelet's timestamps, lines read again after a restart keep when they were
+            // printed rather than when they were read.
             let params = LogParams {
                 container: Some(self.container.clone()),
                 follow: !terminated_before,
+                timestamps: true,
                 ..LogParams::default()
             };
             match self.pods.log_stream(&self.pod, &params).await {
@@ -915,6 +935,7 @@ impl Follower {
 
     /// Sends one line on; false when the driver is gone.
     async fn hand_on(&self, decoder: &mut Decoder, line: &[u8], done: &mut bool) -> bool {
+        let (at, line) = split_timestamp(line);
         let message = match decoder.decode(line) {
             Decoded::Event(event) => {
                 if matches!(event, Event::Done { .. }) {
@@ -925,6 +946,7 @@ impl Follower {
             Decoded::Output { step, line } => Message::Output {
                 step,
                 line: line.to_vec(),
+                at,
             },
             Decoded::Malformed { reason } => {
                 tracing::warn!(container = %self.container, %reason, "malformed control line");
