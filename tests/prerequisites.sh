@@ -10,6 +10,10 @@ if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    command -v bwrap >/dev/null 2>&1 || {
+      echo "prerequisites: bubblewrap was installed but bwrap is not on PATH" >&2
+      exit 1
+    }
   else
     echo "prerequisites: bubblewrap is missing; install it as root (apt-get install bubblewrap), then run again" >&2
     exit 1
