@@ -13,23 +13,15 @@ use testloop_orchestrator::executor::kubernetes::podplan::PodPlan;
 use testloop_orchestrator::plan::{self, ExecutionVars, PlanError};
 use testloop_orchestrator::spec;
 
+#[path = "support/workflows.rs"]
+mod workflows;
+use workflows::workflow;
+
 fn options() -> PodOptions {
     PodOptions {
         namespace: "tests".to_owned(),
         ..PodOptions::default()
     }
-}
-
-fn workflow(name: &str, spec_body: &str) -> String {
-    let mut yaml = format!(
-        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: {name}\nspec:\n"
-    );
-    for line in spec_body.lines() {
-        yaml.push_str("  ");
-        yaml.push_str(line);
-        yaml.push('\n');
-    }
-    yaml
 }
 
 enum Failure {

@@ -2,14 +2,17 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use testloop_orchestrator::Orchestrator;
-use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus, Trigger};
+use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus};
 use testloop_orchestrator::executor::sandbox::SandboxMode;
-use testloop_orchestrator::run::{OrchestratorConfig, RunHandle, RunRequest};
-use testloop_orchestrator::spec;
+use testloop_orchestrator::run::OrchestratorConfig;
+#[path = "workflows.rs"]
+mod workflows;
+// Each test that includes this module uses some of them.
+#[allow(unused_imports)]
+pub use workflows::{process_is_gone, save, start, workflow};
 
 pub struct Finished {
     pub orchestrator: Orchestrator,
@@ -74,39 +77,6 @@ pub fn open(dir: &tempfile::TempDir, sandbox: SandboxMode) -> Orchestrator {
         .expect("open orchestrator")
 }
 
-pub fn save(orchestrator: &Orchestrator, yaml: &str) -> String {
-    let parsed = spec::parse(yaml).unwrap_or_else(|problems| {
-        panic!(
-            "invalid test workflow:\n{}",
-            problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
-    let first = parsed.into_iter().next().expect("one workflow");
-    orchestrator.save_workflow(&first).expect("save workflow");
-    first.workflow.metadata.name
-}
-
-/// Starts the saved workflow `name` with `config`.
-pub fn start(
-    orchestrator: &Orchestrator,
-    name: &str,
-    config: &[(&str, &str)],
-) -> Result<RunHandle, testloop_orchestrator::run::Error> {
-    orchestrator.start(RunRequest {
-        workflow: name.to_owned(),
-        config: config
-            .iter()
-            .map(|(key, value)| (key.to_string(), value.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        trigger: Trigger::Cli,
-        executor: None,
-    })
-}
-
 pub async fn run_with(yaml: &str, config: &[(&str, &str)], sandbox: SandboxMode) -> Finished {
     let dir = tempfile::tempdir().expect("tempdir");
     let orchestrator = open(&dir, sandbox);
@@ -127,27 +97,4 @@ pub async fn run_with(yaml: &str, config: &[(&str, &str)], sandbox: SandboxMode)
 
 pub async fn run(yaml: &str) -> Finished {
     run_with(yaml, &[], SandboxMode::Auto).await
-}
-
-/// A workflow document around the given `spec:` body (indented by two spaces).
-pub fn workflow(name: &str, spec_body: &str) -> String {
-    let mut yaml = format!(
-        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: {name}\nspec:\n"
-    );
-    for line in spec_body.lines() {
-        yaml.push_str("  ");
-        yaml.push_str(line);
-        yaml.push('\n');
-    }
-    yaml
-}
-
-/// Whether a process is gone (or a zombie waiting for a reaper that never comes).
-pub fn process_is_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
-    }
 }

@@ -3,7 +3,6 @@
 //! the API double through a real kubeconfig, and the Kubernetes executor on a real cluster when
 //! one is configured.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +19,14 @@ use testloop_orchestrator::executor::kubernetes::executor::{
 use testloop_orchestrator::executor::kubernetes::manifest::PodOptions;
 
 use testloop_orchestrator::Orchestrator;
-use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus, Trigger};
+use testloop_orchestrator::execution::{ExecutionRecord, StepRecord, StepStatus};
 use testloop_orchestrator::executor::sandbox::{self, SandboxMode};
-use testloop_orchestrator::run::{OrchestratorConfig, RunHandle, RunRequest};
-use testloop_orchestrator::spec;
+use testloop_orchestrator::run::OrchestratorConfig;
+#[path = "../../../orchestrator/tests/support/workflows.rs"]
+mod workflows;
+// Each suite that includes this file uses some of them.
+#[allow(unused_imports)]
+pub use workflows::{process_is_gone, save, start, workflow};
 
 /// Where a test's workflow runs.
 pub enum Backend {
@@ -369,51 +372,6 @@ impl Finished {
     }
 }
 
-pub fn save(orchestrator: &Orchestrator, yaml: &str) -> String {
-    let parsed = spec::parse(yaml).unwrap_or_else(|problems| {
-        panic!(
-            "invalid test workflow:\n{}",
-            problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
-    let first = parsed.into_iter().next().expect("one workflow");
-    orchestrator.save_workflow(&first).expect("save workflow");
-    first.workflow.metadata.name
-}
-
-pub fn start(
-    orchestrator: &Orchestrator,
-    name: &str,
-    config: &[(&str, &str)],
-) -> Result<RunHandle, testloop_orchestrator::run::Error> {
-    orchestrator.start(RunRequest {
-        workflow: name.to_owned(),
-        config: config
-            .iter()
-            .map(|(key, value)| (key.to_string(), value.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        trigger: Trigger::Cli,
-        executor: None,
-    })
-}
-
-/// A workflow document around the given `spec:` body (indented by two spaces).
-pub fn workflow(name: &str, spec_body: &str) -> String {
-    let mut yaml = format!(
-        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: {name}\nspec:\n"
-    );
-    for line in spec_body.lines() {
-        yaml.push_str("  ");
-        yaml.push_str(line);
-        yaml.push('\n');
-    }
-    yaml
-}
-
 /// Waits until `done` holds, failing after `limit`.
 pub async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;
@@ -423,15 +381,5 @@ pub async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> b
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Whether a process is gone (or a zombie waiting for a reaper that never comes).
-pub fn process_is_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
     }
 }
