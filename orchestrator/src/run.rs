@@ -252,7 +252,10 @@ impl Orchestrator {
                 continue;
             };
             match (execution.executor, &self.inner.kubernetes) {
-                (ExecutorKind::Kubernetes, Some(kubernetes)) if can_follow_pods => {
+                (ExecutorKind::Kubernetes, Some(kubernetes))
+                    if can_follow_pods
+                        && !self.ran_elsewhere(&execution.id, kubernetes.as_ref())? =>
+                {
                     tracing::info!(execution = %execution.id, "re-attaching to an execution's pods");
                     let started = StartedUnit {
                         execution_id: execution.id.clone(),
@@ -275,8 +278,10 @@ impl Orchestrator {
                 (ExecutorKind::Kubernetes, _) => {
                     tracing::warn!(
                         execution = %execution.id,
+                        ran_on = ?self.inner.store.execution_location(&execution.id).ok().flatten(),
                         "an execution on Kubernetes lost its testloop process; it stays running \
-                         until a testloop with `--executor kubernetes` re-attaches to its pods"
+                         until a testloop with `--executor kubernetes` on its cluster and \
+                         namespace re-attaches to its pods"
                     );
                 }
                 (ExecutorKind::Local, _) => {
@@ -291,6 +296,13 @@ impl Orchestrator {
             }
         }
         Ok(())
+    }
+
+    /// Whether `execution` ran somewhere `executor` does not look (another cluster or namespace):
+    /// its pods are not to be looked for, nor the execution given up, from here.
+    fn ran_elsewhere(&self, execution: &str, executor: &dyn Executor) -> Result<bool> {
+        let recorded = self.inner.store.execution_location(execution)?;
+        Ok(recorded.is_some() && recorded != executor.location())
     }
 
     /// Saves a parsed workflow; a new version only when its YAML changed.
@@ -453,6 +465,9 @@ impl Orchestrator {
             executor: executor_kind,
         };
         self.inner.store.insert_execution(&record)?;
+        if let Some(location) = executor.location() {
+            self.inner.store.set_execution_location(&id, &location)?;
+        }
 
         let unit = plan.into_unit(
             &id,

@@ -149,6 +149,12 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE executions ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
         ",
     },
+    Migration {
+        description: "where on its executor an execution ran (a cluster and namespace)",
+        sql: "
+            ALTER TABLE executions ADD COLUMN executor_location TEXT;
+        ",
+    },
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -725,6 +731,31 @@ impl Store {
             )?
             .collect::<Result<Vec<_>, _>>()?;
         raws.into_iter().map(RawExecution::into_record).collect()
+    }
+
+    /// Records where on its executor an execution runs (see [`crate::executor::Executor::location`]).
+    pub fn set_execution_location(&self, id: &str, location: &str) -> Result<()> {
+        let changed = self.conn().execute(
+            "UPDATE executions SET executor_location = ?2 WHERE id = ?1",
+            params![id, location],
+        )?;
+        if changed == 0 {
+            return Err(Error::ExecutionNotFound { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
+    /// Where on its executor an execution ran, if that was recorded.
+    pub fn execution_location(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT executor_location FROM executions WHERE id = ?1",
+                params![id],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// Every execution that has ended, oldest first: what retention chooses from.

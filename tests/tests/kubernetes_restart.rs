@@ -8,11 +8,16 @@
 mod backend;
 
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backend::{Backend, eventually, workflow};
 use testloop_orchestrator::Orchestrator;
+use testloop_orchestrator::execution::ExecutorKind;
 use testloop_orchestrator::execution::{ExecutionRecord, ExecutionStatus, StepRecord, StepStatus};
+use testloop_orchestrator::executor::kubernetes::executor::KubernetesExecutor;
+use testloop_orchestrator::executor::sandbox::SandboxMode;
+use testloop_orchestrator::run::OrchestratorConfig;
 use testloop_orchestrator::store::ExecutionFilter;
 use testloop_tests::testloop;
 
@@ -156,6 +161,7 @@ on_both_clusters!(
     a_pod_that_finished_while_no_server_ran_is_recorded_from_its_logs,
     an_execution_whose_pod_vanished_is_marked_interrupted_with_the_reason,
     a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can_follow_it,
+    a_process_on_another_namespace_leaves_the_execution_for_one_on_its_own,
 );
 
 pub async fn a_restarted_server_re_attaches_to_a_running_pod_and_records_it_to_the_end(
@@ -264,6 +270,30 @@ pub async fn a_local_only_process_leaves_a_kubernetes_execution_for_one_that_can
         "not marked interrupted by a process that cannot see its pods"
     );
     drop(local);
+    let orchestrator = b.open(&dir).await;
+    let (record, _) = ended(&orchestrator, &id).await;
+    assert_eq!(record.status, ExecutionStatus::Passed, "{record:?}");
+    b.settled().await;
+}
+
+pub async fn a_process_on_another_namespace_leaves_the_execution_for_one_on_its_own(b: &Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, _) = killed_mid_run(b, &dir).await;
+    let mut options = b.kubernetes_options().unwrap();
+    options.cluster.namespace = Some("elsewhere".to_owned());
+    let executor = KubernetesExecutor::connect(options).await.unwrap();
+    let mut config = OrchestratorConfig::local(dir.path().to_path_buf(), SandboxMode::Auto);
+    config.kubernetes = Some(Arc::new(executor));
+    config.default_executor = ExecutorKind::Kubernetes;
+    let elsewhere = Orchestrator::open(config).unwrap();
+    // Looking for its pod there would find none and give the execution up at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        elsewhere.execution(&id).unwrap().0.status,
+        ExecutionStatus::Running,
+        "not given up by a process that looks in another namespace"
+    );
+    drop(elsewhere);
     let orchestrator = b.open(&dir).await;
     let (record, _) = ended(&orchestrator, &id).await;
     assert_eq!(record.status, ExecutionStatus::Passed, "{record:?}");

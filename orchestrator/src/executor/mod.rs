@@ -242,6 +242,12 @@ pub trait Executor: Send + Sync {
         )))
     }
 
+    /// Where this backend runs units, when that can differ between two configurations of it
+    /// (a cluster and namespace): a unit started at one location is looked for only there.
+    fn location(&self) -> Option<String> {
+        None
+    }
+
     /// A short name for messages (`local`, `kubernetes`).
     fn name(&self) -> &'static str;
 }

@@ -29,8 +29,8 @@ pub enum ConnectError {
     Client(String),
 }
 
-/// A client for the configured cluster and the namespace test pods go to.
-pub async fn connect(options: &ClusterOptions) -> Result<(Client, String), ConnectError> {
+/// A client for the configured cluster, the namespace test pods go to, and the cluster's URL.
+pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String), ConnectError> {
     let kube_options = KubeConfigOptions {
         context: options.context.clone(),
         ..KubeConfigOptions::default()
@@ -65,7 +65,8 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String), Conne
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
+    let cluster_url = config.cluster_url.to_string();
     let client =
         Client::try_from(config).map_err(|error| ConnectError::Client(error.to_string()))?;
-    Ok((client, namespace))
+    Ok((client, namespace, cluster_url))
 }

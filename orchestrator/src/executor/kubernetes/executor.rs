@@ -66,6 +66,8 @@ pub struct KubernetesOptions {
 /// Runs each unit as a pod.
 pub struct KubernetesExecutor {
     client: Client,
+    /// Which cluster and namespace, for telling whether a unit started elsewhere can be found.
+    location: String,
     pod_options: PodOptions,
     keep_failed_pods: bool,
     schedule_timeout: Duration,
@@ -83,10 +85,15 @@ impl std::fmt::Debug for KubernetesExecutor {
 impl KubernetesExecutor {
     /// Connects to the cluster (no request is made until a unit runs).
     pub async fn connect(mut options: KubernetesOptions) -> Result<Self, ConnectError> {
-        let (client, namespace) = connect(&options.cluster).await?;
+        let (client, namespace, cluster_url) = connect(&options.cluster).await?;
+        let location = format!(
+            "{} namespace {namespace}",
+            cluster_url.trim_end_matches('/')
+        );
         options.pod.namespace = namespace;
         Ok(Self {
             client,
+            location,
             pod_options: options.pod,
             keep_failed_pods: options.keep_failed_pods,
             schedule_timeout: options.schedule_timeout,
@@ -229,6 +236,10 @@ impl Executor for KubernetesExecutor {
         unit.execution_id = started.execution_id;
         unit.artifacts_dir = started.artifacts_dir;
         Ok(self.follow(&unit, &plan, &pod, view, sink, &cancel).await)
+    }
+
+    fn location(&self) -> Option<String> {
+        Some(self.location.clone())
     }
 
     fn name(&self) -> &'static str {
