@@ -446,6 +446,27 @@ impl Artifact {
         media_type(&self.path, self.kind)
     }
 
+    /// Copies the file's bytes, as many as it had when opened, to `out`; how many were copied.
+    pub fn copy_to(&self, out: &mut dyn io::Write) -> Result<u64> {
+        let path = Path::new(&self.path);
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut offset = 0u64;
+        while offset < self.size {
+            let want = usize::try_from(self.size - offset)
+                .unwrap_or(usize::MAX)
+                .min(buffer.len());
+            let read =
+                read_full_at(&self.file, &mut buffer[..want], offset).map_err(io_err(path))?;
+            if read == 0 {
+                break;
+            }
+            out.write_all(&buffer[..read]).map_err(io_err(path))?;
+            offset += read as u64;
+        }
+        out.flush().map_err(io_err(path))?;
+        Ok(offset)
+    }
+
     /// The first [`PREVIEW_BYTES`] bytes as hex pairs separated by spaces (`89 50 4e 47`).
     pub fn preview_hex(&self) -> Result<String> {
         let mut head = [0u8; PREVIEW_BYTES];

@@ -130,6 +130,17 @@ SIGTERM or Ctrl-C: finish the requests in flight (up to 10s), then stop (twice: 
 Executions still running when serving ends are aborted and recorded.")]
     Serve(ServeArgs),
 
+    /// List the files an execution saved (its artifacts), or print one.
+    #[command(after_help = "Examples:
+  testloop artifacts 01JD3QX                        # size, kind and path of each file
+  testloop artifacts 01JD3QX --under reports
+  testloop artifacts 01JD3QX reports/junit.xml      # the file, as saved, on stdout
+  testloop artifacts 01JD3QX out/coverage.bin > coverage.bin
+
+Exit status: 0 when listed or printed, 2 when the execution or the file does not exist (or a
+binary file would go to a terminal).")]
+    Artifacts(ArtifactsArgs),
+
     /// Delete old executions, with their logs and artifacts, by age, count or size.
     #[command(after_help = "Examples:
   testloop prune --keep-days 30
@@ -206,6 +217,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactsArgs {
+    /// Execution id, or a unique prefix of one.
+    pub execution: String,
+
+    /// A file's path in the execution's artifact store, as the listing shows it: print it.
+    pub path: Option<String>,
+
+    /// List only this directory of the store.
+    #[arg(long, value_name = "DIR", conflicts_with = "path")]
+    pub under: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -104,9 +104,59 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Flaky(args) => flaky(&data_dir, args),
         Command::Serve(args) => serve::serve(&data_dir, args).await,
         Command::Prune(args) => prune(&data_dir, &args),
+        Command::Artifacts(args) => artifacts(&data_dir, &args),
         Command::PodInit => pod::init(),
         Command::PodRun(args) => pod::run(args.container).await,
     }
+}
+
+/// `testloop artifacts`.
+fn artifacts(data_dir: &Path, args: &cli::ArtifactsArgs) -> Result<ExitCode> {
+    use testloop_orchestrator::artifacts::{self, Kind};
+    let orchestrator = open(data_dir, SandboxMode::Auto)?;
+    let (record, root) = orchestrator.artifact_store(&args.execution)?;
+    let Some(path) = &args.path else {
+        let listing = artifacts::list(&root, args.under.as_deref())?;
+        if listing.total_files == 0 {
+            println!("execution {} saved no artifacts", record.id);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{} file(s), {}{}",
+            listing.total_files,
+            testloop_tools::format_bytes(listing.total_bytes),
+            if listing.truncated {
+                format!(
+                    " (the first {} listed; --under DIR lists less)",
+                    listing.entries.len()
+                )
+            } else {
+                String::new()
+            }
+        );
+        for entry in &listing.entries {
+            println!(
+                "{:>10}  {:<6}  {}",
+                testloop_tools::format_bytes(entry.size),
+                // Kind's Display writes its word as is: padding applies to a String.
+                entry.kind.to_string(),
+                entry.path
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let artifact = artifacts::open(&root, path)?;
+    let stdout = std::io::stdout();
+    if artifact.kind() == Kind::Binary && stdout.is_terminal() {
+        bail!(
+            "{} is binary ({}, {}): redirect the output to a file",
+            artifact.path(),
+            testloop_tools::format_bytes(artifact.size()),
+            artifact.media_type()
+        );
+    }
+    artifact.copy_to(&mut stdout.lock())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `testloop prune`.

@@ -580,3 +580,54 @@ fn prune_deletes_old_executions_and_says_what_it_deleted() {
     assert_ne!(unit.code, Some(0), "{unit:?}");
     assert!(unit.stderr.contains("unknown size unit `X`"), "{unit:?}");
 }
+
+#[test]
+fn artifacts_lists_an_executions_files_and_prints_one() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("saves.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: saves\nspec:\n  steps:\n  - shell: |\n      mkdir -p /data/out\n      printf 'line one\\nline two\\n' > /data/out/report.txt\n      printf '\\000\\001\\002\\377' > /data/out/blob.bin\n    artifacts:\n      paths: [/data/out/*]\n",
+    )
+    .unwrap();
+    let ran = run(data.path(), &["run", file.to_str().unwrap()]);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let id = execution_id(&ran);
+
+    let listed = run(data.path(), &["artifacts", &id]);
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines[0], "2 file(s), 22 B", "{listed:?}");
+    assert!(lines[1].ends_with("  binary  out/blob.bin"), "{listed:?}");
+    assert!(lines[2].ends_with("  text    out/report.txt"), "{listed:?}");
+
+    let text = run(data.path(), &["artifacts", &id, "out/report.txt"]);
+    assert_eq!(text.code, Some(0), "{text:?}");
+    assert_eq!(text.stdout, "line one\nline two\n");
+    // Not a terminal here: a binary file comes through byte for byte.
+    let binary = testloop(data.path())
+        .args(["artifacts", &id, "out/blob.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(binary.stdout, [0u8, 1, 2, 0xff]);
+
+    let under = run(data.path(), &["artifacts", &id, "--under", "out"]);
+    assert!(under.stdout.starts_with("2 file(s)"), "{under:?}");
+    let missing = run(data.path(), &["artifacts", &id, "out/nope.txt"]);
+    assert_eq!(missing.code, Some(2), "{missing:?}");
+    assert!(
+        missing.stderr.contains("no artifact `out/nope.txt`"),
+        "{missing:?}"
+    );
+    let escape = run(data.path(), &["artifacts", &id, "../testloop.db"]);
+    assert_eq!(escape.code, Some(2), "{escape:?}");
+    assert!(escape.stderr.contains("`..`"), "{escape:?}");
+
+    let none = run(data.path(), &["run", "examples/workflows/hello.yaml"]);
+    let none_id = execution_id(&none);
+    let empty = run(data.path(), &["artifacts", &none_id]);
+    assert_eq!(
+        empty.stdout.trim(),
+        format!("execution {none_id} saved no artifacts")
+    );
+}
