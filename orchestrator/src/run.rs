@@ -659,25 +659,30 @@ impl Orchestrator {
             logs.as_deref().map_or(0, retention::dir_size)
                 + retention::dir_size(&self.artifacts_dir(id))
         };
-        // Sizes are read only when bytes are limited: walking every execution's files is the
-        // expensive part.
-        let sizes: HashMap<&str, u64> = match policy.max_bytes {
-            Some(_) => ended.iter().map(|e| (e.id.as_str(), size(&e.id))).collect(),
+        // Sizes are read only when bytes are limited, in one walk of the logs and artifacts:
+        // reading every execution's files is the expensive part. Directories of executions
+        // still running (or of none) count towards the total too: they take the disk as well.
+        let sizes: HashMap<String, u64> = match policy.max_bytes {
+            Some(_) => {
+                let mut sizes = HashMap::new();
+                let data = &self.inner.data_dir;
+                for root in [data.join("logs"), data.join("artifacts")] {
+                    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                        let id = entry.file_name().to_string_lossy().into_owned();
+                        *sizes.entry(id).or_default() += retention::dir_size(&entry.path());
+                    }
+                }
+                sizes
+            }
             None => HashMap::new(),
         };
-        let total = match policy.max_bytes {
-            Some(_) => {
-                retention::dir_size(&self.inner.data_dir.join("logs"))
-                    + retention::dir_size(&self.inner.data_dir.join("artifacts"))
-            }
-            None => 0,
-        };
+        let total = sizes.values().sum();
         let executions = retention::choose(&ended, policy, now_micros(), total, |id| {
             sizes.get(id).copied().unwrap_or(0)
         });
         let bytes = executions
             .iter()
-            .map(|id| sizes.get(id.as_str()).copied().unwrap_or_else(|| size(id)))
+            .map(|id| sizes.get(id).copied().unwrap_or_else(|| size(id)))
             .sum();
         Ok(Pruned { executions, bytes })
     }
