@@ -262,14 +262,11 @@ impl Orchestrator {
                         path: String::new(),
                         artifacts_dir: self.artifacts_dir(&execution.id),
                     };
-                    let cancel = CancellationToken::new();
-                    lock(&self.inner.running).insert(execution.id.clone(), cancel.clone());
                     let executor = Arc::clone(kubernetes);
                     // Nobody waits for it here: its end reaches the store and the event channel.
                     drop(self.spawn_execution(
                         execution,
                         Leased(lease, lease_path),
-                        cancel,
                         move |sink, cancel| {
                             Box::pin(async move { executor.reattach(started, sink, cancel).await })
                         },
@@ -469,34 +466,24 @@ impl Orchestrator {
             self.inner.store.set_execution_location(&id, &location)?;
         }
 
-        let unit = plan.into_unit(
-            &id,
-            self.inner.data_dir.join("workspaces").join(&id),
-            self.artifacts_dir(&id),
-        );
-        let cancel = CancellationToken::new();
-        lock(&self.inner.running).insert(id.clone(), cancel.clone());
-        Ok(self.spawn_execution(
-            record,
-            Leased(lease, lease_path),
-            cancel,
-            move |sink, cancel| Box::pin(async move { executor.run(unit, sink, cancel).await }),
-        ))
+        let unit = plan.into_unit(&id, self.inner.workspace_dir(&id), self.artifacts_dir(&id));
+        Ok(
+            self.spawn_execution(record, Leased(lease, lease_path), move |sink, cancel| {
+                Box::pin(async move { executor.run(unit, sink, cancel).await })
+            }),
+        )
     }
 
     /// Runs `work` (the executor running or re-attaching to the execution's unit) in the
-    /// background, records what it reports, and then the execution's end.
-    fn spawn_execution<W>(
-        &self,
-        mut record: ExecutionRecord,
-        lease: Leased,
-        cancel: CancellationToken,
-        work: W,
-    ) -> RunHandle
+    /// background, abortable through [`Orchestrator::abort`], records what it reports, and then
+    /// the execution's end.
+    fn spawn_execution<W>(&self, mut record: ExecutionRecord, lease: Leased, work: W) -> RunHandle
     where
         W: for<'s> FnOnce(&'s dyn UnitSink, CancellationToken) -> UnitWork<'s> + Send + 'static,
     {
         let id = record.id.clone();
+        let cancel = CancellationToken::new();
+        lock(&self.inner.running).insert(id.clone(), cancel.clone());
         let events = self.inner.events.subscribe();
         let inner = Arc::clone(&self.inner);
         let done = tokio::spawn(async move {
@@ -550,7 +537,7 @@ impl Orchestrator {
             if let Err(error) = recorded {
                 tracing::error!(execution = %record.id, %error, "cannot record the end of an execution");
             }
-            let _ = std::fs::remove_dir_all(inner.data_dir.join("workspaces").join(&record.id));
+            let _ = std::fs::remove_dir_all(inner.workspace_dir(&record.id));
             lock(&inner.running).remove(&record.id);
             let Leased(lease, lease_path) = lease;
             drop(lease);
@@ -782,6 +769,11 @@ async fn collect_test_results(inner: &Arc<Inner>, record: &ExecutionRecord) {
 impl Inner {
     fn artifacts_dir(&self, execution: &str) -> PathBuf {
         self.data_dir.join("artifacts").join(execution)
+    }
+
+    /// Where a local execution's steps see `/data`, while it runs.
+    fn workspace_dir(&self, execution: &str) -> PathBuf {
+        self.data_dir.join("workspaces").join(execution)
     }
 }
 
